@@ -1,0 +1,53 @@
+//! Real-time, tag-based cache invalidation for full-stack [Leptos](https://leptos.dev) apps.
+//!
+//! A `#[server]` function that changes data calls [`invalidate_tags`](server::invalidate_tags);
+//! the server pushes the event over Server-Sent Events; every browser refetches exactly the
+//! queries whose tags the event matches.
+//!
+//! | module | runs | job |
+//! |---|---|---|
+//! | [`tags`] | everywhere | [`Tag`](tags::Tag), [`TagPattern`](tags::TagPattern), [`tag_tree!`], the [`TagIndex`](tags::TagIndex) |
+//! | [`protocol`] | everywhere | wire types: event names, ids, payloads |
+//! | [`cache`] | everywhere | the registry of live queries and their tags |
+//! | [`query`] | everywhere | [`QueryTagsProvider`](query::QueryTagsProvider), [`use_tagged_resource`](query::use_tagged_resource) |
+//! | `client` | browser (`hydrate`, `csr`) | the event stream: reconnect, resume, dispatch |
+//! | `server` | server (`ssr`) | the hub: SSE endpoint, replay, `invalidate_tags` |
+//!
+//! ```
+//! leptos_query_tags::tag_tree! {
+//!     pub mod app_tags {
+//!         todos {
+//!             list;
+//!             by_id(id: i64);
+//!         }
+//!     }
+//! }
+//!
+//! // Invalidating `todos` reaches the list and every todo; `by_id(3)` only todo 3.
+//! assert!(app_tags::todos::all().matches(&app_tags::todos::by_id(3)));
+//! assert!(!leptos_query_tags::tags::TagPattern::from(app_tags::todos::by_id(3))
+//!     .matches(&app_tags::todos::list()));
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+pub mod cache;
+pub mod protocol;
+pub mod query;
+pub mod tags;
+
+#[cfg(any(feature = "hydrate", feature = "csr"))]
+mod client;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+/// The names most applications need.
+pub mod prelude {
+    pub use crate::query::{use_query_tags, use_tagged_resource, ConnectionState, QueryTagsClient, QueryTagsProvider};
+    #[cfg(feature = "ssr")]
+    pub use crate::server::{invalidate_tags, Hub};
+    pub use crate::tag_tree;
+    pub use crate::tags::{Segment, Tag, TagPattern};
+}

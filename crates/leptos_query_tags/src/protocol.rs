@@ -1,0 +1,192 @@
+//! The wire protocol between the hub and its clients: paths, event names, ids and payloads.
+//!
+//! `docs/protocol.md` in the repository describes the same protocol for people writing a client
+//! in another language.
+
+use crate::tags::TagPattern;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Version of the wire protocol, sent in every `hello`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Where the hub's endpoints live unless configured otherwise.
+pub const DEFAULT_BASE_PATH: &str = "/api/query-tags";
+
+/// The SSE stream, relative to the base path.
+pub const EVENTS_PATH: &str = "/events";
+
+/// The query parameter carrying a [`Cursor`] to resume from.
+pub const CURSOR_PARAM: &str = "cursor";
+
+/// Names of the SSE events the hub sends (the `event:` field).
+pub mod event {
+    /// First event of every stream: a [`Hello`](super::Hello).
+    pub const HELLO: &str = "hello";
+    /// Queries matching any pattern must refetch: an [`Invalidation`](super::Invalidation).
+    pub const INVALIDATE: &str = "invalidate";
+    /// Events were missed and cannot be replayed: refetch every active query. A
+    /// [`Reset`](super::Reset).
+    pub const RESET: &str = "reset";
+}
+
+/// The id of an event, `<epoch>-<seq>` on the wire.
+///
+/// The epoch names one run of the hub's event log (a process start for the in-memory backend);
+/// `seq` counts events within it, from 1. A cursor with `seq` 0 stands before the first event.
+/// A client that has seen event `e` has seen every event of the same epoch with a lower `seq`.
+///
+/// ```
+/// use leptos_query_tags::protocol::Cursor;
+///
+/// let id: Cursor = "1732252800000-42".parse().unwrap();
+/// assert_eq!((id.epoch, id.seq), (1732252800000, 42));
+/// assert_eq!(id.to_string(), "1732252800000-42");
+/// assert!("42".parse::<Cursor>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cursor {
+    /// Which run of the event log.
+    pub epoch: u64,
+    /// Position within that run; 0 is before the first event.
+    pub seq: u64,
+}
+
+/// An event id is a cursor: the position just after that event.
+pub type EventId = Cursor;
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.epoch, self.seq)
+    }
+}
+
+/// Why a cursor or event id could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed cursor {input:?}: expected <epoch>-<seq>, two decimal integers")]
+pub struct CursorError {
+    /// The text that was refused (cut to 64 bytes).
+    pub input: String,
+}
+
+impl FromStr for Cursor {
+    type Err = CursorError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || CursorError {
+            input: s.chars().take(64).collect(),
+        };
+        let (epoch, seq) = s.split_once('-').ok_or_else(err)?;
+        let digits = |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
+        if !digits(epoch) || !digits(seq) {
+            return Err(err());
+        }
+        Ok(Cursor {
+            epoch: epoch.parse().map_err(|_| err())?,
+            seq: seq.parse().map_err(|_| err())?,
+        })
+    }
+}
+
+impl Serialize for Cursor {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cursor {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Data of the `hello` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`] of the hub.
+    pub protocol: u32,
+    /// The hub's current epoch.
+    pub epoch: u64,
+    /// Where this stream starts: every event after it will be delivered (replayed first).
+    pub cursor: Cursor,
+    /// Interval of heartbeat comments, in milliseconds.
+    pub heartbeat_ms: u64,
+}
+
+/// Data of the `invalidate` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invalidation {
+    /// Every query carrying a tag that one of these patterns matches must refetch.
+    pub tags: Vec<TagPattern>,
+}
+
+/// Why the hub sent `reset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ResetReason {
+    /// The cursor names an epoch the hub does not know (it restarted, or another instance).
+    UnknownEpoch,
+    /// The events after the cursor have left the replay ring.
+    CursorTooOld,
+    /// The connection fell too far behind; the hub closes it after this event.
+    Lagged,
+}
+
+/// Data of the `reset` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reset {
+    /// Why replay was impossible.
+    pub reason: ResetReason,
+    /// Where the stream continues from.
+    pub cursor: Cursor,
+}
+
+/// The JSON body of every error answer of the hub's endpoints.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code such as `bad_cursor`.
+    pub error: String,
+    /// A sentence for humans.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_parsing_refuses_everything_but_two_integers() {
+        for bad in ["", "-", "1-", "-1", "1-2-3", "a-1", "1-b", " 1-2", "1-2 ", "+1-2", "1--2", "99999999999999999999999-1", "18446744073709551616-0"] {
+            assert!(bad.parse::<Cursor>().is_err(), "{bad:?} must be refused");
+        }
+        assert_eq!("0-0".parse::<Cursor>(), Ok(Cursor { epoch: 0, seq: 0 }));
+        assert_eq!(
+            "18446744073709551615-7".parse::<Cursor>(),
+            Ok(Cursor { epoch: u64::MAX, seq: 7 })
+        );
+    }
+
+    #[test]
+    fn payloads_have_the_documented_shape() {
+        let hello = Hello {
+            protocol: 1,
+            epoch: 5,
+            cursor: Cursor { epoch: 5, seq: 2 },
+            heartbeat_ms: 15000,
+        };
+        assert_eq!(
+            serde_json::to_string(&hello).unwrap(),
+            r#"{"protocol":1,"epoch":5,"cursor":"5-2","heartbeat_ms":15000}"#
+        );
+        let reset = Reset {
+            reason: ResetReason::CursorTooOld,
+            cursor: Cursor { epoch: 5, seq: 9 },
+        };
+        assert_eq!(serde_json::to_string(&reset).unwrap(), r#"{"reason":"cursor_too_old","cursor":"5-9"}"#);
+        let inv: Invalidation = serde_json::from_str(r#"{"tags":[["todos","by_id",3],[]]}"#).unwrap();
+        assert_eq!(inv.tags.len(), 2);
+    }
+}

@@ -1,0 +1,117 @@
+//! `invalidate_tags` for server functions, and the middleware that publishes their
+//! invalidations only after they returned `Ok`.
+
+use super::error::InvalidateError;
+use super::hub::Hub;
+use crate::tags::TagPattern;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
+use std::sync::{Arc, Mutex};
+
+/// Placed in every request's extensions by [`Hub::mount`]; leptos_axum hands the request parts to
+/// server functions and to SSR as Leptos context, which is how `invalidate_tags` finds it.
+#[derive(Clone, Debug)]
+struct RequestInvalidations {
+    hub: Hub,
+    /// `None` once the response has left: later calls (from a streaming SSR render) publish at
+    /// once.
+    pending: Arc<Mutex<Option<Vec<TagPattern>>>>,
+}
+
+impl RequestInvalidations {
+    fn take(&self) -> Option<Vec<TagPattern>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// Server functions report an `Err` with this header, whatever the status (a plain form post
+/// turns every answer into a redirect).
+const SERVER_FN_ERROR_HEADER: &str = "serverfnerror";
+
+async fn publish_after_ok(State(hub): State<Hub>, mut request: Request, next: Next) -> Response {
+    let scope = RequestInvalidations {
+        hub: hub.clone(),
+        pending: Arc::new(Mutex::new(Some(Vec::new()))),
+    };
+    request.extensions_mut().insert(scope.clone());
+    let response = next.run(request).await;
+    let tags = scope.take().unwrap_or_default();
+    if tags.is_empty() {
+        return response;
+    }
+    let status = response.status();
+    let ok = (status.is_success() || status.is_redirection()) && !response.headers().contains_key(SERVER_FN_ERROR_HEADER);
+    if ok {
+        hub.publish(tags);
+    } else {
+        tracing::debug!(%status, dropped = tags.len(), "request failed; its invalidations are dropped");
+    }
+    response
+}
+
+impl Hub {
+    /// Adds the hub's endpoints to `router` and wraps **every route already in it** so that
+    /// [`invalidate_tags`] called while handling a request is published once the response is
+    /// known to be a success (dropped when a server function returns `Err`).
+    ///
+    /// Call it after adding your own routes (`leptos_routes…`, `fallback`): axum layers apply to
+    /// the routes present when they are added.
+    pub fn mount<S>(&self, router: Router<S>) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        router
+            .merge(super::sse::routes(self))
+            .layer(axum::middleware::from_fn_with_state(self.clone(), publish_after_ok))
+    }
+}
+
+/// The hub serving the current request, or the one provided as Leptos context.
+pub fn current_hub() -> Option<Hub> {
+    use leptos::prelude::use_context;
+    use_context::<Hub>().or_else(|| request_invalidations().map(|r| r.hub))
+}
+
+fn request_invalidations() -> Option<RequestInvalidations> {
+    let parts = leptos::prelude::use_context::<http::request::Parts>()?;
+    parts.extensions.get::<RequestInvalidations>().cloned()
+}
+
+/// Invalidates every query carrying a tag that one of `tags` matches, in every connected browser.
+///
+/// Inside a server function (or anything else handling a request routed through
+/// [`Hub::mount`]) the invalidation is held back until the function has returned `Ok`, so that
+/// clients never refetch before the write is visible, and dropped if it returns `Err`. Elsewhere
+/// (an SSR render after its response started, a task with a [`Hub`] in its Leptos context) it is
+/// published at once. Use [`Hub::invalidate_tags`] from jobs that have the hub at hand.
+///
+/// ```ignore
+/// #[server]
+/// pub async fn toggle_todo(id: i64) -> Result<(), ServerFnError> {
+///     db::toggle(id).await?;
+///     invalidate_tags([app_tags::todos::by_id(id), app_tags::todos::list()])?;
+///     Ok(())
+/// }
+/// ```
+pub fn invalidate_tags<I>(tags: I) -> Result<(), InvalidateError>
+where
+    I: IntoIterator,
+    I::Item: Into<TagPattern>,
+{
+    let tags: Vec<TagPattern> = tags.into_iter().map(Into::into).collect();
+    if let Some(request) = request_invalidations() {
+        TagPattern::validate_list(&tags, request.hub.limits())?;
+        let mut pending = request.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pending) = pending.as_mut() {
+            pending.extend(tags);
+            return Ok(());
+        }
+        drop(pending);
+        request.hub.publish(tags);
+        return Ok(());
+    }
+    let hub = leptos::prelude::use_context::<Hub>().ok_or(InvalidateError::NoHub)?;
+    hub.invalidate_tags(tags).map(|_| ())
+}

@@ -1,0 +1,35 @@
+//! The server side: the [`Hub`] that fans invalidations out to browsers over Server-Sent Events,
+//! and [`invalidate_tags`] for server functions.
+//!
+//! ```no_run
+//! use axum::Router;
+//! use leptos_query_tags::server::Hub;
+//!
+//! # async fn run() {
+//! let hub = Hub::builder().build();
+//! // Your routes first (leptos_routes, fallback, ...), then `mount`: it adds the hub's
+//! // endpoints and wraps every route so that invalidations made inside a server function are
+//! // published only once it has returned `Ok`.
+//! let app: Router = hub.mount(Router::new());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+//! axum::serve(listener, app)
+//!     .with_graceful_shutdown({
+//!         let hub = hub.clone();
+//!         async move {
+//!             let _ = tokio::signal::ctrl_c().await;
+//!             hub.shutdown();
+//!         }
+//!     })
+//!     .await
+//!     .unwrap();
+//! # }
+//! ```
+
+mod context;
+mod error;
+mod hub;
+mod sse;
+
+pub use context::{current_hub, invalidate_tags};
+pub use error::{HubError, InvalidateError};
+pub use hub::{Hub, HubBuilder};

@@ -1,0 +1,188 @@
+//! The SSE endpoint: `GET <base>/events`.
+
+use super::error::HubError;
+use super::hub::{Frame, Hub};
+use crate::protocol::{event, Cursor, Hello, Reset, ResetReason, CURSOR_PARAM, EVENTS_PATH, PROTOCOL_VERSION};
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+
+/// Formats one SSE frame. `data` must not contain a newline (compact JSON never does).
+pub(crate) fn frame(event: &str, id: Option<Cursor>, data: &str, retry: Option<Duration>) -> Bytes {
+    debug_assert!(!data.contains('\n'));
+    let mut out = String::with_capacity(data.len() + 64);
+    if let Some(retry) = retry {
+        out.push_str(&format!("retry: {}\n", retry.as_millis()));
+    }
+    if let Some(id) = id {
+        out.push_str(&format!("id: {id}\n"));
+    }
+    out.push_str("event: ");
+    out.push_str(event);
+    out.push_str("\ndata: ");
+    out.push_str(data);
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| unreachable!("protocol types always serialize"))
+}
+
+const HEARTBEAT: &[u8] = b": heartbeat\n\n";
+
+pub(crate) fn routes<S>(hub: &Hub) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route(&format!("{}{EVENTS_PATH}", hub.base_path()), get(events))
+        .with_state(hub.clone())
+}
+
+/// Reads where the client wants to resume: `Last-Event-ID` (set by the browser on reconnect)
+/// wins over the `cursor` parameter (embedded by a server-rendered page).
+fn requested_cursor(headers: &HeaderMap, query: Option<&str>) -> Result<Option<Cursor>, HubError> {
+    if let Some(value) = headers.get("last-event-id") {
+        let text = value.to_str().map_err(|_| {
+            HubError::BadLastEventId(crate::protocol::CursorError {
+                input: String::from_utf8_lossy(value.as_bytes()).chars().take(64).collect(),
+            })
+        })?;
+        if !text.trim().is_empty() {
+            return text.trim().parse().map(Some).map_err(HubError::BadLastEventId);
+        }
+    }
+    let pairs: Vec<(String, String)> = match query {
+        Some(q) => serde_urlencoded::from_str(q).map_err(|e| HubError::BadQuery(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let mut cursors = pairs.iter().filter(|(k, _)| k == CURSOR_PARAM);
+    let cursor = cursors.next();
+    if cursors.next().is_some() {
+        return Err(HubError::BadQuery(format!("`{CURSOR_PARAM}` is given more than once")));
+    }
+    cursor.map(|(_, v)| v.parse().map_err(HubError::BadCursor)).transpose()
+}
+
+async fn events(State(hub): State<Hub>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, HubError> {
+    let from = requested_cursor(&headers, query.as_deref())?;
+    if hub.is_shutting_down() {
+        return Err(HubError::ShuttingDown);
+    }
+    let sub = hub.subscribe(from);
+
+    let mut pending = VecDeque::with_capacity(sub.backlog.len() + 2);
+    let hello = Hello {
+        protocol: PROTOCOL_VERSION,
+        epoch: hub.epoch(),
+        cursor: sub.start,
+        heartbeat_ms: hub.heartbeat().as_millis() as u64,
+    };
+    pending.push_back(frame(event::HELLO, None, &json(&hello), Some(hub.retry())));
+    if let Some(reason) = sub.reset {
+        pending.push_back(reset_frame(reason, sub.start));
+    }
+    pending.extend(sub.backlog);
+
+    let heartbeat = {
+        let period = hub.heartbeat();
+        let mut interval = tokio::time::interval_at(Instant::now() + period, period);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        interval
+    };
+    let connection = Connection {
+        pending,
+        rx: sub.rx,
+        heartbeat,
+        shutdown: hub.shutdown_signal(),
+        closing: false,
+        hub,
+    };
+    let body = Body::from_stream(futures::stream::unfold(connection, Connection::next));
+    let mut response = (StatusCode::OK, body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// A reset frame carries the id the stream continues from, so that the browser's
+/// `Last-Event-ID` moves past what the client is about to refetch anyway.
+fn reset_frame(reason: ResetReason, cursor: Cursor) -> Bytes {
+    frame(event::RESET, Some(cursor), &json(&Reset { reason, cursor }), None)
+}
+
+struct Connection {
+    pending: VecDeque<Bytes>,
+    rx: broadcast::Receiver<Arc<Frame>>,
+    heartbeat: Interval,
+    shutdown: watch::Receiver<bool>,
+    /// Set once the stream must end after `pending` drains.
+    closing: bool,
+    hub: Hub,
+}
+
+impl Connection {
+    async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Self)> {
+        if let Some(bytes) = self.pending.pop_front() {
+            return Some((Ok(bytes), self));
+        }
+        if self.closing || *self.shutdown.borrow() {
+            return None;
+        }
+        tokio::select! {
+            biased;
+            _ = self.shutdown.changed() => None,
+            received = self.rx.recv() => match received {
+                Ok(frame) => Some((Ok(frame.bytes.clone()), self)),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "SSE consumer lagged; sending reset and closing");
+                    self.closing = true;
+                    let bytes = reset_frame(ResetReason::Lagged, self.hub.cursor());
+                    Some((Ok(bytes), self))
+                }
+                Err(broadcast::error::RecvError::Closed) => None,
+            },
+            _ = self.heartbeat.tick() => Some((Ok(Bytes::from_static(HEARTBEAT)), self)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_well_formed() {
+        let id = Cursor { epoch: 3, seq: 4 };
+        assert_eq!(
+            frame("invalidate", Some(id), r#"{"tags":[]}"#, Some(Duration::from_secs(2))),
+            Bytes::from_static(b"retry: 2000\nid: 3-4\nevent: invalidate\ndata: {\"tags\":[]}\n\n")
+        );
+    }
+
+    #[test]
+    fn cursor_sources() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(requested_cursor(&headers, None).unwrap(), None);
+        assert_eq!(requested_cursor(&headers, Some("cursor=1-2")).unwrap(), Some(Cursor { epoch: 1, seq: 2 }));
+        assert!(matches!(requested_cursor(&headers, Some("cursor=1-2&cursor=1-3")), Err(HubError::BadQuery(_))));
+        assert!(matches!(requested_cursor(&headers, Some("cursor=x")), Err(HubError::BadCursor(_))));
+        headers.insert("last-event-id", HeaderValue::from_static("5-6"));
+        assert_eq!(requested_cursor(&headers, Some("cursor=1-2")).unwrap(), Some(Cursor { epoch: 5, seq: 6 }));
+        headers.insert("last-event-id", HeaderValue::from_static("nope"));
+        assert!(matches!(requested_cursor(&headers, None), Err(HubError::BadLastEventId(_))));
+    }
+}
