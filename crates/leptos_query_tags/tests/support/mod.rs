@@ -1,0 +1,128 @@
+//! Test support: a server on a free loopback port and a small SSE client reading it over HTTP.
+#![allow(dead_code)]
+
+use futures::StreamExt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A server bound to 127.0.0.1:0; stopped when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn start(app: axum::Router) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("server runs");
+        });
+        TestServer { addr, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One SSE event as read off the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: String,
+}
+
+/// Reads an `text/event-stream` response frame by frame.
+pub struct SseClient {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    stream: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: String,
+    pub comments: usize,
+}
+
+impl SseClient {
+    pub async fn connect(url: &str, last_event_id: Option<&str>) -> SseClient {
+        let mut request = reqwest::Client::new().get(url);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.expect("GET the stream");
+        SseClient {
+            status: response.status(),
+            headers: response.headers().clone(),
+            stream: response.bytes_stream().boxed(),
+            buffer: String::new(),
+            comments: 0,
+        }
+    }
+
+    /// The next event (comments are counted and skipped); `None` when the stream ended.
+    pub async fn next_event(&mut self, within: Duration) -> Option<SseEvent> {
+        tokio::time::timeout(within, self.next_inner())
+            .await
+            .expect("an SSE event within the time limit")
+    }
+
+    async fn next_inner(&mut self) -> Option<SseEvent> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent {
+                    event: "message".into(),
+                    ..Default::default()
+                };
+                let mut is_comment_only = true;
+                for line in block.lines() {
+                    if line.is_empty() || line.starts_with(':') {
+                        continue;
+                    }
+                    is_comment_only = false;
+                    let (field, value) = line.split_once(": ").unwrap_or((line, ""));
+                    match field {
+                        "id" => event.id = Some(value.to_owned()),
+                        "event" => event.event = value.to_owned(),
+                        "data" => event.data.push_str(value),
+                        _ => {}
+                    }
+                }
+                if is_comment_only {
+                    self.comments += 1;
+                    continue;
+                }
+                return Some(event);
+            }
+            match self.stream.next().await {
+                Some(Ok(bytes)) => self.buffer.push_str(std::str::from_utf8(&bytes).expect("UTF-8 stream")),
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// The next event that is not a heartbeat, which must be named `name`.
+    pub async fn expect(&mut self, name: &str) -> SseEvent {
+        let event = self
+            .next_event(Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("stream ended while waiting for `{name}`"));
+        assert_eq!(event.event, name, "unexpected event {event:?}");
+        event
+    }
+
+    pub async fn body_text(self) -> String {
+        let mut stream = self.stream;
+        let mut out = Vec::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            out.extend_from_slice(&chunk);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
