@@ -69,7 +69,10 @@ impl<R: Clone> QueryRegistry<R> {
     }
 
     /// The handles of the queries any of `patterns` matches, each once.
-    pub fn matching<'p>(&self, patterns: impl IntoIterator<Item = &'p TagPattern>) -> Vec<(QueryId, R)> {
+    pub fn matching<'p>(
+        &self,
+        patterns: impl IntoIterator<Item = &'p TagPattern>,
+    ) -> Vec<(QueryId, R)> {
         let mut ids = self.index.matches_any(patterns);
         ids.sort_unstable();
         ids.into_iter()
@@ -79,7 +82,11 @@ impl<R: Clone> QueryRegistry<R> {
 
     /// The handles of every live query (for `reset`).
     pub fn all(&self) -> Vec<(QueryId, R)> {
-        let mut all: Vec<_> = self.handles.iter().map(|(id, h)| (*id, h.clone())).collect();
+        let mut all: Vec<_> = self
+            .handles
+            .iter()
+            .map(|(id, h)| (*id, h.clone()))
+            .collect();
         all.sort_unstable_by_key(|(id, _)| *id);
         all
     }
@@ -105,14 +112,25 @@ mod tests {
         registry.set_tags(notes, [tag(&["notes", "list"])]);
 
         let todos = TagPattern::from_segments(["todos".into()]);
-        assert_eq!(registry.matching([&todos]), vec![(list, "list"), (one, "one")]);
+        assert_eq!(
+            registry.matching([&todos]),
+            vec![(list, "list"), (one, "one")]
+        );
         let both = [TagPattern::from(tag(&["todos", "list"])), todos.clone()];
-        assert_eq!(registry.matching(&both).len(), 2, "one refetch per query per event");
+        assert_eq!(
+            registry.matching(&both).len(),
+            2,
+            "one refetch per query per event"
+        );
 
         registry.unregister(one);
         assert_eq!(registry.matching([&todos]), vec![(list, "list")]);
         registry.set_tags(one, [tag(&["todos", "x"])]);
-        assert_eq!(registry.matching([&todos]), vec![(list, "list")], "tags of unknown ids are ignored");
+        assert_eq!(
+            registry.matching([&todos]),
+            vec![(list, "list")],
+            "tags of unknown ids are ignored"
+        );
         assert_eq!(registry.all().len(), 2);
     }
 }

@@ -41,10 +41,11 @@ async fn run(client: QueryTagsClient, mut cursor: Option<Cursor>) {
         });
         match EventSource::new(&events_url(client.base_path(), cursor)) {
             Ok(mut source) => {
-                let subscriptions: Result<Vec<_>, _> = [event::HELLO, event::INVALIDATE, event::RESET]
-                    .into_iter()
-                    .map(|name| source.subscribe(name))
-                    .collect();
+                let subscriptions: Result<Vec<_>, _> =
+                    [event::HELLO, event::INVALIDATE, event::RESET]
+                        .into_iter()
+                        .map(|name| source.subscribe(name))
+                        .collect();
                 match subscriptions {
                     Ok(subscriptions) => {
                         let mut events = futures::stream::select_all(subscriptions);
@@ -55,7 +56,9 @@ async fn run(client: QueryTagsClient, mut cursor: Option<Cursor>) {
                             dispatch(&client, &name, &message, &mut cursor);
                         }
                     }
-                    Err(error) => warn!("leptos_query_tags: cannot listen to the event stream: {error}"),
+                    Err(error) => {
+                        warn!("leptos_query_tags: cannot listen to the event stream: {error}")
+                    }
                 }
                 source.close();
             }
@@ -67,7 +70,12 @@ async fn run(client: QueryTagsClient, mut cursor: Option<Cursor>) {
     }
 }
 
-fn dispatch(client: &QueryTagsClient, name: &str, message: &MessageEvent, cursor: &mut Option<Cursor>) {
+fn dispatch(
+    client: &QueryTagsClient,
+    name: &str,
+    message: &MessageEvent,
+    cursor: &mut Option<Cursor>,
+) {
     let data = message.data().as_string().unwrap_or_default();
     let id = message.last_event_id().parse::<Cursor>().ok();
     match name {

@@ -45,7 +45,9 @@ pub mod server;
 
 /// The names most applications need.
 pub mod prelude {
-    pub use crate::query::{use_query_tags, use_tagged_resource, ConnectionState, QueryTagsClient, QueryTagsProvider};
+    pub use crate::query::{
+        use_query_tags, use_tagged_resource, ConnectionState, QueryTagsClient, QueryTagsProvider,
+    };
     #[cfg(feature = "ssr")]
     pub use crate::server::{invalidate_tags, Hub};
     pub use crate::tag_tree;

@@ -78,7 +78,8 @@ impl FromStr for Cursor {
             input: s.chars().take(64).collect(),
         };
         let (epoch, seq) = s.split_once('-').ok_or_else(err)?;
-        let digits = |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |p: &str| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit());
         if !digits(epoch) || !digits(seq) {
             return Err(err());
         }
@@ -159,13 +160,30 @@ mod tests {
 
     #[test]
     fn cursor_parsing_refuses_everything_but_two_integers() {
-        for bad in ["", "-", "1-", "-1", "1-2-3", "a-1", "1-b", " 1-2", "1-2 ", "+1-2", "1--2", "99999999999999999999999-1", "18446744073709551616-0"] {
+        for bad in [
+            "",
+            "-",
+            "1-",
+            "-1",
+            "1-2-3",
+            "a-1",
+            "1-b",
+            " 1-2",
+            "1-2 ",
+            "+1-2",
+            "1--2",
+            "99999999999999999999999-1",
+            "18446744073709551616-0",
+        ] {
             assert!(bad.parse::<Cursor>().is_err(), "{bad:?} must be refused");
         }
         assert_eq!("0-0".parse::<Cursor>(), Ok(Cursor { epoch: 0, seq: 0 }));
         assert_eq!(
             "18446744073709551615-7".parse::<Cursor>(),
-            Ok(Cursor { epoch: u64::MAX, seq: 7 })
+            Ok(Cursor {
+                epoch: u64::MAX,
+                seq: 7
+            })
         );
     }
 
@@ -185,8 +203,12 @@ mod tests {
             reason: ResetReason::CursorTooOld,
             cursor: Cursor { epoch: 5, seq: 9 },
         };
-        assert_eq!(serde_json::to_string(&reset).unwrap(), r#"{"reason":"cursor_too_old","cursor":"5-9"}"#);
-        let inv: Invalidation = serde_json::from_str(r#"{"tags":[["todos","by_id",3],[]]}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&reset).unwrap(),
+            r#"{"reason":"cursor_too_old","cursor":"5-9"}"#
+        );
+        let inv: Invalidation =
+            serde_json::from_str(r#"{"tags":[["todos","by_id",3],[]]}"#).unwrap();
         assert_eq!(inv.tags.len(), 2);
     }
 }

@@ -95,7 +95,10 @@ impl QueryTagsClient {
     }
 
     fn registry(&self) -> MutexGuard<'_, QueryRegistry<Refetch>> {
-        self.inner.registry.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The connection state (reactive).
@@ -189,11 +192,17 @@ fn render_cursor() -> Option<Cursor> {
 /// Provides a [`QueryTagsClient`] to its children and, in the browser only, keeps one event
 /// stream to the hub open: each invalidation refetches the tagged queries it matches.
 ///
-/// ```ignore
-/// view! {
-///     <QueryTagsProvider>
-///         <Router>...</Router>
-///     </QueryTagsProvider>
+/// ```
+/// use leptos::prelude::*;
+/// use leptos_query_tags::prelude::*;
+///
+/// #[component]
+/// fn App() -> impl IntoView {
+///     view! {
+///         <QueryTagsProvider>
+///             <p>"Every tagged query in here stays live."</p>
+///         </QueryTagsProvider>
+///     }
 /// }
 /// ```
 #[component]
@@ -220,8 +229,28 @@ pub fn QueryTagsProvider(
 /// `source` and `fetcher` work as in [`Resource::new`] (the resource resolves during SSR, and
 /// hydration does not fetch again); `tags` computes the query's tags from the source value.
 ///
-/// ```ignore
-/// let todos = use_tagged_resource(|| (), |_| vec![app_tags::todos::list()], |_| list_todos());
+/// ```
+/// use leptos::prelude::*;
+/// use leptos_query_tags::prelude::*;
+///
+/// tag_tree! { mod app_tags { todos { list; } } }
+///
+/// // Typically a `#[server]` function.
+/// async fn list_todos() -> Result<Vec<String>, ServerFnError> {
+///     Ok(vec!["Buy oat milk".into()])
+/// }
+///
+/// #[component]
+/// fn Todos() -> impl IntoView {
+///     let todos = use_tagged_resource(|| (), |_| vec![app_tags::todos::list()], |_| list_todos());
+///     view! {
+///         <Transition fallback=|| "Loading…">
+///             {move || Suspend::new(async move {
+///                 todos.await.map(|todos| todos.into_iter().map(|t| view! { <li>{t}</li> }).collect_view())
+///             })}
+///         </Transition>
+///     }
+/// }
 /// ```
 #[track_caller]
 pub fn use_tagged_resource<S, T, Fut>(

@@ -66,7 +66,11 @@ async fn server_function_invalidation_reaches_a_subscriber_with_its_tags() {
     assert_eq!(hello.cursor, hub.cursor());
 
     let response = call(&server, SaveTodo::PATH, "id=3").await;
-    assert!(response.status().is_success(), "{:?}", response.text().await);
+    assert!(
+        response.status().is_success(),
+        "{:?}",
+        response.text().await
+    );
 
     let event = stream.expect("invalidate").await;
     let invalidation: Invalidation = serde_json::from_str(&event.data).unwrap();
@@ -77,14 +81,21 @@ async fn server_function_invalidation_reaches_a_subscriber_with_its_tags() {
             TagPattern::from(app_tags::todos::list())
         ]
     );
-    assert_eq!(event.id.as_deref(), Some(format!("{}-1", hub.epoch()).as_str()));
+    assert_eq!(
+        event.id.as_deref(),
+        Some(format!("{}-1", hub.epoch()).as_str())
+    );
 
     // Heartbeats keep flowing while nothing happens.
     tokio::time::sleep(Duration::from_millis(350)).await;
     let response = call(&server, SaveTodo::PATH, "id=4").await;
     assert!(response.status().is_success());
     stream.expect("invalidate").await;
-    assert!(stream.comments >= 2, "heartbeat comments seen: {}", stream.comments);
+    assert!(
+        stream.comments >= 2,
+        "heartbeat comments seen: {}",
+        stream.comments
+    );
 }
 
 #[tokio::test]
@@ -98,8 +109,12 @@ async fn a_failing_server_function_publishes_nothing() {
     assert!(response.status().is_server_error());
     // The next success must be the first event this stream sees.
     call(&server, SaveTodo::PATH, "id=2").await;
-    let invalidation: Invalidation = serde_json::from_str(&stream.expect("invalidate").await.data).unwrap();
-    assert_eq!(invalidation.tags[0], TagPattern::from(app_tags::todos::by_id(2)));
+    let invalidation: Invalidation =
+        serde_json::from_str(&stream.expect("invalidate").await.data).unwrap();
+    assert_eq!(
+        invalidation.tags[0],
+        TagPattern::from(app_tags::todos::by_id(2))
+    );
     assert_eq!(hub.cursor().seq, 1, "exactly one event was published");
 }
 
@@ -117,7 +132,10 @@ async fn reconnecting_with_last_event_id_replays_what_was_missed() {
     for id in [1, 2] {
         let event = stream.expect("invalidate").await;
         let invalidation: Invalidation = serde_json::from_str(&event.data).unwrap();
-        assert_eq!(invalidation.tags, vec![TagPattern::from(app_tags::todos::by_id(id))]);
+        assert_eq!(
+            invalidation.tags,
+            vec![TagPattern::from(app_tags::todos::by_id(id))]
+        );
     }
 
     // The cursor parameter works the same, and Last-Event-ID wins over it.
@@ -145,9 +163,17 @@ async fn malformed_resume_points_are_answered_with_400_and_json() {
     let hub = Hub::default();
     let server = TestServer::start(app(&hub)).await;
     for (url, header, code) in [
-        (format!("{}?cursor=banana", server.url(EVENTS)), None, "bad_cursor"),
+        (
+            format!("{}?cursor=banana", server.url(EVENTS)),
+            None,
+            "bad_cursor",
+        ),
         (server.url(EVENTS), Some("12"), "bad_last_event_id"),
-        (format!("{}?cursor=1-1&cursor=1-2", server.url(EVENTS)), None, "bad_query"),
+        (
+            format!("{}?cursor=1-1&cursor=1-2", server.url(EVENTS)),
+            None,
+            "bad_query",
+        ),
     ] {
         let stream = SseClient::connect(&url, header).await;
         assert_eq!(stream.status, 400, "{url}");
@@ -167,7 +193,11 @@ async fn shutdown_ends_open_streams_and_refuses_new_ones() {
     stream.expect("hello").await;
     assert_eq!(hub.connections(), 1);
     hub.shutdown();
-    assert_eq!(stream.next_event(Duration::from_secs(5)).await, None, "the stream ends cleanly");
+    assert_eq!(
+        stream.next_event(Duration::from_secs(5)).await,
+        None,
+        "the stream ends cleanly"
+    );
     let refused = SseClient::connect(&server.url(EVENTS), None).await;
     assert_eq!(refused.status, 503);
 }

@@ -22,7 +22,10 @@ struct RequestInvalidations {
 
 impl RequestInvalidations {
     fn take(&self) -> Option<Vec<TagPattern>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 }
 
@@ -42,7 +45,8 @@ async fn publish_after_ok(State(hub): State<Hub>, mut request: Request, next: Ne
         return response;
     }
     let status = response.status();
-    let ok = (status.is_success() || status.is_redirection()) && !response.headers().contains_key(SERVER_FN_ERROR_HEADER);
+    let ok = (status.is_success() || status.is_redirection())
+        && !response.headers().contains_key(SERVER_FN_ERROR_HEADER);
     if ok {
         hub.publish(tags);
     } else {
@@ -64,7 +68,10 @@ impl Hub {
     {
         router
             .merge(super::sse::routes(self))
-            .layer(axum::middleware::from_fn_with_state(self.clone(), publish_after_ok))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                publish_after_ok,
+            ))
     }
 }
 
@@ -87,10 +94,15 @@ fn request_invalidations() -> Option<RequestInvalidations> {
 /// (an SSR render after its response started, a task with a [`Hub`] in its Leptos context) it is
 /// published at once. Use [`Hub::invalidate_tags`] from jobs that have the hub at hand.
 ///
-/// ```ignore
+/// ```
+/// use leptos::prelude::*;
+/// use leptos_query_tags::prelude::*;
+///
+/// tag_tree! { mod app_tags { todos { list; by_id(id: i64); } } }
+///
 /// #[server]
 /// pub async fn toggle_todo(id: i64) -> Result<(), ServerFnError> {
-///     db::toggle(id).await?;
+///     // ... write to the database, then:
 ///     invalidate_tags([app_tags::todos::by_id(id), app_tags::todos::list()])?;
 ///     Ok(())
 /// }

@@ -44,7 +44,9 @@ impl HubError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            HubError::BadCursor(_) | HubError::BadLastEventId(_) | HubError::BadQuery(_) => StatusCode::BAD_REQUEST,
+            HubError::BadCursor(_) | HubError::BadLastEventId(_) | HubError::BadQuery(_) => {
+                StatusCode::BAD_REQUEST
+            }
             HubError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

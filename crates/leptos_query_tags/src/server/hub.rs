@@ -206,7 +206,10 @@ impl Hub {
     fn log(&self) -> MutexGuard<'_, Log> {
         // The log is consistent after every statement that mutates it; a panic elsewhere while
         // holding the lock leaves nothing half-done.
-        self.inner.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Publishes an invalidation now, to every connected client, and returns its event id.
@@ -225,7 +228,8 @@ impl Hub {
     }
 
     pub(crate) fn publish(&self, tags: Vec<TagPattern>) -> Cursor {
-        let data = serde_json::to_string(&Invalidation { tags }).unwrap_or_else(|_| unreachable!("tags always serialize"));
+        let data = serde_json::to_string(&Invalidation { tags })
+            .unwrap_or_else(|_| unreachable!("tags always serialize"));
         let mut log = self.log();
         log.last_seq += 1;
         let id = Cursor {
@@ -325,8 +329,13 @@ mod tests {
         let hub = Hub::builder().replay_capacity(3).build();
         let c0 = hub.cursor();
         assert_eq!(c0.seq, 0);
-        let ids: Vec<_> = (0..5).map(|_| hub.invalidate_tags([tag()]).unwrap()).collect();
-        assert_eq!(ids.iter().map(|c| c.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+        let ids: Vec<_> = (0..5)
+            .map(|_| hub.invalidate_tags([tag()]).unwrap())
+            .collect();
+        assert_eq!(
+            ids.iter().map(|c| c.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5]
+        );
 
         // Ring keeps 3, 4, 5: a client at 2 misses nothing.
         let sub = hub.subscribe(Some(ids[1]));
@@ -335,8 +344,14 @@ mod tests {
         assert!(String::from_utf8_lossy(&sub.backlog[0]).contains(&format!("id: {}\n", ids[2])));
 
         // A client at 1 would miss event 2.
-        assert_eq!(hub.subscribe(Some(ids[0])).reset, Some(ResetReason::CursorTooOld));
-        assert_eq!(hub.subscribe(Some(c0)).reset, Some(ResetReason::CursorTooOld));
+        assert_eq!(
+            hub.subscribe(Some(ids[0])).reset,
+            Some(ResetReason::CursorTooOld)
+        );
+        assert_eq!(
+            hub.subscribe(Some(c0)).reset,
+            Some(ResetReason::CursorTooOld)
+        );
         // Up to date: nothing to replay.
         let sub = hub.subscribe(Some(ids[4]));
         assert_eq!((sub.reset, sub.backlog.len()), (None, 0));
@@ -347,12 +362,18 @@ mod tests {
         let hub = Hub::default();
         let other = Hub::default();
         assert_ne!(hub.epoch(), other.epoch());
-        assert_eq!(hub.subscribe(Some(other.cursor())).reset, Some(ResetReason::UnknownEpoch));
+        assert_eq!(
+            hub.subscribe(Some(other.cursor())).reset,
+            Some(ResetReason::UnknownEpoch)
+        );
         let ahead = Cursor {
             epoch: hub.epoch(),
             seq: 10,
         };
-        assert_eq!(hub.subscribe(Some(ahead)).reset, Some(ResetReason::UnknownEpoch));
+        assert_eq!(
+            hub.subscribe(Some(ahead)).reset,
+            Some(ResetReason::UnknownEpoch)
+        );
         // A fresh hub with a cursor at 0 of its own epoch replays nothing and resets nothing.
         assert_eq!(hub.subscribe(Some(hub.cursor())).reset, None);
     }

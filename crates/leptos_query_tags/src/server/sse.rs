@@ -2,7 +2,9 @@
 
 use super::error::HubError;
 use super::hub::{Frame, Hub};
-use crate::protocol::{event, Cursor, Hello, Reset, ResetReason, CURSOR_PARAM, EVENTS_PATH, PROTOCOL_VERSION};
+use crate::protocol::{
+    event, Cursor, Hello, Reset, ResetReason, CURSOR_PARAM, EVENTS_PATH, PROTOCOL_VERSION,
+};
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -56,11 +58,18 @@ fn requested_cursor(headers: &HeaderMap, query: Option<&str>) -> Result<Option<C
     if let Some(value) = headers.get("last-event-id") {
         let text = value.to_str().map_err(|_| {
             HubError::BadLastEventId(crate::protocol::CursorError {
-                input: String::from_utf8_lossy(value.as_bytes()).chars().take(64).collect(),
+                input: String::from_utf8_lossy(value.as_bytes())
+                    .chars()
+                    .take(64)
+                    .collect(),
             })
         })?;
         if !text.trim().is_empty() {
-            return text.trim().parse().map(Some).map_err(HubError::BadLastEventId);
+            return text
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(HubError::BadLastEventId);
         }
     }
     let pairs: Vec<(String, String)> = match query {
@@ -70,12 +79,20 @@ fn requested_cursor(headers: &HeaderMap, query: Option<&str>) -> Result<Option<C
     let mut cursors = pairs.iter().filter(|(k, _)| k == CURSOR_PARAM);
     let cursor = cursors.next();
     if cursors.next().is_some() {
-        return Err(HubError::BadQuery(format!("`{CURSOR_PARAM}` is given more than once")));
+        return Err(HubError::BadQuery(format!(
+            "`{CURSOR_PARAM}` is given more than once"
+        )));
     }
-    cursor.map(|(_, v)| v.parse().map_err(HubError::BadCursor)).transpose()
+    cursor
+        .map(|(_, v)| v.parse().map_err(HubError::BadCursor))
+        .transpose()
 }
 
-async fn events(State(hub): State<Hub>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, HubError> {
+async fn events(
+    State(hub): State<Hub>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HubError> {
     let from = requested_cursor(&headers, query.as_deref())?;
     if hub.is_shutting_down() {
         return Err(HubError::ShuttingDown);
@@ -112,7 +129,10 @@ async fn events(State(hub): State<Hub>, headers: HeaderMap, RawQuery(query): Raw
     let body = Body::from_stream(futures::stream::unfold(connection, Connection::next));
     let mut response = (StatusCode::OK, body).into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
@@ -121,7 +141,12 @@ async fn events(State(hub): State<Hub>, headers: HeaderMap, RawQuery(query): Raw
 /// A reset frame carries the id the stream continues from, so that the browser's
 /// `Last-Event-ID` moves past what the client is about to refetch anyway.
 fn reset_frame(reason: ResetReason, cursor: Cursor) -> Bytes {
-    frame(event::RESET, Some(cursor), &json(&Reset { reason, cursor }), None)
+    frame(
+        event::RESET,
+        Some(cursor),
+        &json(&Reset { reason, cursor }),
+        None,
+    )
 }
 
 struct Connection {
@@ -168,7 +193,12 @@ mod tests {
     fn frames_are_well_formed() {
         let id = Cursor { epoch: 3, seq: 4 };
         assert_eq!(
-            frame("invalidate", Some(id), r#"{"tags":[]}"#, Some(Duration::from_secs(2))),
+            frame(
+                "invalidate",
+                Some(id),
+                r#"{"tags":[]}"#,
+                Some(Duration::from_secs(2))
+            ),
             Bytes::from_static(b"retry: 2000\nid: 3-4\nevent: invalidate\ndata: {\"tags\":[]}\n\n")
         );
     }
@@ -177,12 +207,27 @@ mod tests {
     fn cursor_sources() {
         let mut headers = HeaderMap::new();
         assert_eq!(requested_cursor(&headers, None).unwrap(), None);
-        assert_eq!(requested_cursor(&headers, Some("cursor=1-2")).unwrap(), Some(Cursor { epoch: 1, seq: 2 }));
-        assert!(matches!(requested_cursor(&headers, Some("cursor=1-2&cursor=1-3")), Err(HubError::BadQuery(_))));
-        assert!(matches!(requested_cursor(&headers, Some("cursor=x")), Err(HubError::BadCursor(_))));
+        assert_eq!(
+            requested_cursor(&headers, Some("cursor=1-2")).unwrap(),
+            Some(Cursor { epoch: 1, seq: 2 })
+        );
+        assert!(matches!(
+            requested_cursor(&headers, Some("cursor=1-2&cursor=1-3")),
+            Err(HubError::BadQuery(_))
+        ));
+        assert!(matches!(
+            requested_cursor(&headers, Some("cursor=x")),
+            Err(HubError::BadCursor(_))
+        ));
         headers.insert("last-event-id", HeaderValue::from_static("5-6"));
-        assert_eq!(requested_cursor(&headers, Some("cursor=1-2")).unwrap(), Some(Cursor { epoch: 5, seq: 6 }));
+        assert_eq!(
+            requested_cursor(&headers, Some("cursor=1-2")).unwrap(),
+            Some(Cursor { epoch: 5, seq: 6 })
+        );
         headers.insert("last-event-id", HeaderValue::from_static("nope"));
-        assert!(matches!(requested_cursor(&headers, None), Err(HubError::BadLastEventId(_))));
+        assert!(matches!(
+            requested_cursor(&headers, None),
+            Err(HubError::BadLastEventId(_))
+        ));
     }
 }

@@ -177,12 +177,19 @@ mod tests {
         let mut index = TagIndex::new();
         index.insert(1, [t(&["a", "b"]), t(&["a", "c"])]);
         index.insert(2, [t(&["a", "b"])]);
-        assert_eq!(sorted(index.matches(&p(&["a"]))), vec![1, 2], "a key with two matching tags is reported once");
+        assert_eq!(
+            sorted(index.matches(&p(&["a"]))),
+            vec![1, 2],
+            "a key with two matching tags is reported once"
+        );
         index.insert(1, [t(&["z"])]);
         assert_eq!(sorted(index.matches(&p(&["a"]))), vec![2]);
         assert_eq!(index.matches(&p(&["a", "c"])), Vec::<u32>::new());
         index.remove(&2);
-        assert!(index.root.children.get(&Segment::from("a")).is_none(), "empty branches are pruned");
+        assert!(
+            index.root.children.get(&Segment::from("a")).is_none(),
+            "empty branches are pruned"
+        );
         assert_eq!(sorted(index.matches(&TagPattern::everything())), vec![1]);
         assert_eq!(index.len(), 1);
     }

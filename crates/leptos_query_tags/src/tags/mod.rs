@@ -142,7 +142,8 @@ macro_rules! segment_path {
 
             /// The canonical encoding: a JSON array of segments.
             pub fn to_json(&self) -> String {
-                serde_json::to_string(&self.0).unwrap_or_else(|_| unreachable!("segments always serialize"))
+                serde_json::to_string(&self.0)
+                    .unwrap_or_else(|_| unreachable!("segments always serialize"))
             }
 
             /// Appends one segment (for building runtime tags step by step).
@@ -179,7 +180,8 @@ segment_path!(TagPattern);
 impl Tag {
     /// Decodes one tag from untrusted JSON, enforcing `limits`.
     pub fn decode_json(bytes: &[u8], limits: &DecodeLimits) -> Result<Tag, TagError> {
-        let tag: Tag = serde_json::from_slice(bytes).map_err(|e| TagError::Malformed(e.to_string()))?;
+        let tag: Tag =
+            serde_json::from_slice(bytes).map_err(|e| TagError::Malformed(e.to_string()))?;
         tag.validate(limits)?;
         Ok(tag)
     }
@@ -233,7 +235,10 @@ impl TagPattern {
     }
 
     /// Decodes a JSON array of patterns (one invalidation) from untrusted input.
-    pub fn decode_list_json(bytes: &[u8], limits: &DecodeLimits) -> Result<Vec<TagPattern>, TagError> {
+    pub fn decode_list_json(
+        bytes: &[u8],
+        limits: &DecodeLimits,
+    ) -> Result<Vec<TagPattern>, TagError> {
         let patterns: Vec<TagPattern> =
             serde_json::from_slice(bytes).map_err(|e| TagError::Malformed(e.to_string()))?;
         Self::validate_list(&patterns, limits)?;
@@ -279,7 +284,10 @@ mod tests {
         assert!(pattern(r#"["todos","by_id"]"#).matches(&t));
         assert!(pattern(r#"["todos","by_id",3]"#).matches(&t));
         assert!(!pattern(r#"["todos","by_id",4]"#).matches(&t));
-        assert!(!pattern(r#"["todos","by_id","3"]"#).matches(&t), "3 and \"3\" differ");
+        assert!(
+            !pattern(r#"["todos","by_id","3"]"#).matches(&t),
+            "3 and \"3\" differ"
+        );
         assert!(!pattern(r#"["todos","by_id",3,"x"]"#).matches(&t));
         assert!(!pattern(r#"["notes"]"#).matches(&t));
     }
@@ -295,19 +303,42 @@ mod tests {
     #[test]
     fn untrusted_input_is_refused_with_a_reason() {
         let limits = DecodeLimits::DEFAULT;
-        for bad in [r#"["a",1.5]"#, r#"["a",[1]]"#, r#"["a",null]"#, r#"{"a":1}"#, "", "[", r#"["a",18446744073709551615]"#] {
+        for bad in [
+            r#"["a",1.5]"#,
+            r#"["a",[1]]"#,
+            r#"["a",null]"#,
+            r#"{"a":1}"#,
+            "",
+            "[",
+            r#"["a",18446744073709551615]"#,
+        ] {
             assert!(
-                matches!(TagPattern::decode_json(bad.as_bytes(), &limits), Err(TagError::Malformed(_))),
+                matches!(
+                    TagPattern::decode_json(bad.as_bytes(), &limits),
+                    Err(TagError::Malformed(_))
+                ),
                 "{bad} must be refused"
             );
         }
         assert_eq!(Tag::decode_json(b"[]", &limits), Err(TagError::EmptyTag));
         let deep = format!("[{}]", vec!["1"; 17].join(","));
-        assert!(matches!(TagPattern::decode_json(deep.as_bytes(), &limits), Err(TagError::TooDeep { depth: 17, .. })));
+        assert!(matches!(
+            TagPattern::decode_json(deep.as_bytes(), &limits),
+            Err(TagError::TooDeep { depth: 17, .. })
+        ));
         let long = format!(r#"["{}"]"#, "x".repeat(257));
-        assert!(matches!(TagPattern::decode_json(long.as_bytes(), &limits), Err(TagError::SegmentTooLong { len: 257, .. })));
-        assert_eq!(TagPattern::decode_list_json(b"[]", &limits), Err(TagError::NoTags));
+        assert!(matches!(
+            TagPattern::decode_json(long.as_bytes(), &limits),
+            Err(TagError::SegmentTooLong { len: 257, .. })
+        ));
+        assert_eq!(
+            TagPattern::decode_list_json(b"[]", &limits),
+            Err(TagError::NoTags)
+        );
         let many = format!("[{}]", vec![r#"["a"]"#; 257].join(","));
-        assert!(matches!(TagPattern::decode_list_json(many.as_bytes(), &limits), Err(TagError::TooManyTags { count: 257, .. })));
+        assert!(matches!(
+            TagPattern::decode_list_json(many.as_bytes(), &limits),
+            Err(TagError::TooManyTags { count: 257, .. })
+        ));
     }
 }

@@ -114,13 +114,15 @@ impl<'de> Deserialize<'de> for Segment {
             }
 
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Segment, E> {
-                i64::try_from(v)
-                    .map(Segment::Int)
-                    .map_err(|_| E::custom(format_args!("integer segment {v} is out of the i64 range")))
+                i64::try_from(v).map(Segment::Int).map_err(|_| {
+                    E::custom(format_args!("integer segment {v} is out of the i64 range"))
+                })
             }
 
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Segment, E> {
-                Err(E::custom(format_args!("float segment {v}: tags take no floats")))
+                Err(E::custom(format_args!(
+                    "float segment {v}: tags take no floats"
+                )))
             }
 
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Segment, E> {

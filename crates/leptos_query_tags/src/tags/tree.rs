@@ -155,16 +155,28 @@ mod tests {
 
     #[test]
     fn generated_paths() {
-        assert_eq!(tree::users::by_id(UserId(4)).to_json(), r#"["users","by_id",4]"#);
-        assert_eq!(tree::users::settings(UserId(4), "mail").to_json(), r#"["users","settings",4,"mail"]"#);
+        assert_eq!(
+            tree::users::by_id(UserId(4)).to_json(),
+            r#"["users","by_id",4]"#
+        );
+        assert_eq!(
+            tree::users::settings(UserId(4), "mail").to_json(),
+            r#"["users","settings",4,"mail"]"#
+        );
         assert_eq!(tree::users::online().to_json(), r#"["users","online"]"#);
         assert_eq!(tree::flags::one(true).to_json(), r#"["flags","one",true]"#);
         assert_eq!(
             tree::flags::deep::deeper::leaf("x".to_owned()).to_json(),
             r#"["flags","deep","deeper","leaf","x"]"#
         );
-        assert_eq!(tree::flags::deep::deeper::all().to_json(), r#"["flags","deep","deeper"]"#);
-        assert_eq!(tree::users::settings::all().to_json(), r#"["users","settings"]"#);
+        assert_eq!(
+            tree::flags::deep::deeper::all().to_json(),
+            r#"["flags","deep","deeper"]"#
+        );
+        assert_eq!(
+            tree::users::settings::all().to_json(),
+            r#"["users","settings"]"#
+        );
     }
 
     #[test]

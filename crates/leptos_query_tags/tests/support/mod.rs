@@ -13,7 +13,9 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(app: axum::Router) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("server runs");
@@ -101,7 +103,9 @@ impl SseClient {
                 return Some(event);
             }
             match self.stream.next().await {
-                Some(Ok(bytes)) => self.buffer.push_str(std::str::from_utf8(&bytes).expect("UTF-8 stream")),
+                Some(Ok(bytes)) => self
+                    .buffer
+                    .push_str(std::str::from_utf8(&bytes).expect("UTF-8 stream")),
                 Some(Err(_)) | None => return None,
             }
         }

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets up what is missing, then runs every test: unit, integration and doc tests of the library
+# and the demo, a release build of the demo (server + hydrating wasm), and the browser tests in
+# Chromium against that release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh --test
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+step "library: unit, integration and doc tests (ssr)"
+cargo test -p leptos_query_tags --features ssr
+
+step "library: builds for the browser (hydrate, wasm32)"
+cargo check -p leptos_query_tags --features hydrate --target wasm32-unknown-unknown
+
+step "demo: unit tests (ssr)"
+cargo test -p query_tags_demo --features ssr --lib
+
+step "demo: release build (cargo leptos build --release)"
+cargo leptos build --release
+
+step "browser tests (Playwright + Chromium against the release server)"
+(cd end2end && npx playwright test)
+
+step "all tests passed"

@@ -1,0 +1,159 @@
+//! The Todos page: a list rendered on the server, kept live by tag invalidations.
+
+use super::tags::app_tags;
+use leptos::prelude::*;
+use leptos_query_tags::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// One todo.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Todo {
+    /// Database id.
+    pub id: i64,
+    /// What to do.
+    pub title: String,
+    /// Whether it is done.
+    pub done: bool,
+}
+
+/// Longest title accepted, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// All todos, oldest first.
+#[server]
+pub async fn list_todos() -> Result<Vec<Todo>, ServerFnError> {
+    crate::server::todos::list().await
+}
+
+/// Adds a todo; every open Todos page shows it.
+#[server]
+pub async fn add_todo(title: String) -> Result<Todo, ServerFnError> {
+    let todo = crate::server::todos::add(title).await?;
+    invalidate_tags([app_tags::todos::list()])?;
+    Ok(todo)
+}
+
+/// Flips a todo between done and not done.
+#[server]
+pub async fn toggle_todo(id: i64) -> Result<(), ServerFnError> {
+    crate::server::todos::toggle(id).await?;
+    invalidate_tags([app_tags::todos::by_id(id), app_tags::todos::list()])?;
+    Ok(())
+}
+
+/// Deletes a todo.
+#[server]
+pub async fn delete_todo(id: i64) -> Result<(), ServerFnError> {
+    crate::server::todos::delete(id).await?;
+    invalidate_tags([app_tags::todos::by_id(id), app_tags::todos::list()])?;
+    Ok(())
+}
+
+/// The Todos page.
+#[component]
+pub fn TodosPage() -> impl IntoView {
+    let todos = use_tagged_resource(|| (), |_| vec![app_tags::todos::list()], |_| list_todos());
+    let add = ServerAction::<AddTodo>::new();
+    let toggle = ServerAction::<ToggleTodo>::new();
+    let delete = ServerAction::<DeleteTodo>::new();
+    let (title, set_title) = signal(String::new());
+
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let text = title.get_untracked();
+        if !text.trim().is_empty() {
+            add.dispatch(AddTodo { title: text });
+            set_title.set(String::new());
+        }
+    };
+    let action_error = move || {
+        [
+            add.value().get().and_then(Result::err),
+            toggle.value().get().and_then(Result::err),
+            delete.value().get().and_then(Result::err),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        .map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
+    };
+
+    view! {
+        <section class="card todos">
+            <header class="card-header">
+                <h1>"Todos"</h1>
+                <p class="muted">"Shared by everyone. Open this page in two windows: changes appear in both."</p>
+            </header>
+            <form class="add-form" on:submit=on_submit>
+                <input
+                    type="text"
+                    name="title"
+                    placeholder="What needs doing?"
+                    maxlength=MAX_TITLE_CHARS.to_string()
+                    autocomplete="off"
+                    aria-label="New todo"
+                    prop:value=title
+                    on:input=move |ev| set_title.set(event_target_value(&ev))
+                />
+                <button type="submit" disabled=move || add.pending().get()>"Add"</button>
+            </form>
+            {action_error}
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match todos.await {
+                        Ok(list) if list.is_empty() => {
+                            view! { <p class="empty">"Nothing to do. Add a todo above."</p> }.into_any()
+                        }
+                        Ok(list) => {
+                            let open = list.iter().filter(|t| !t.done).count();
+                            view! {
+                                <ul class="todo-list">
+                                    {list
+                                        .into_iter()
+                                        .map(|todo| view! { <TodoRow todo toggle delete /> })
+                                        .collect_view()}
+                                </ul>
+                                <p class="muted count">{format!("{open} open")}</p>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn TodoRow(
+    todo: Todo,
+    toggle: ServerAction<ToggleTodo>,
+    delete: ServerAction<DeleteTodo>,
+) -> impl IntoView {
+    let id = todo.id;
+    view! {
+        <li class="todo" class:done=todo.done data-id=id.to_string()>
+            <label>
+                <input
+                    type="checkbox"
+                    checked=todo.done
+                    on:change=move |_| {
+                        toggle.dispatch(ToggleTodo { id });
+                    }
+                />
+                <span class="title">{todo.title}</span>
+            </label>
+            <button
+                class="delete"
+                aria-label="Delete"
+                title="Delete"
+                on:click=move |_| {
+                    delete.dispatch(DeleteTodo { id });
+                }
+            >
+                "×"
+            </button>
+        </li>
+    }
+}

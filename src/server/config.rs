@@ -1,0 +1,182 @@
+//! Run-time settings: `Leptos.toml`, then environment variables on top.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Settings of the demo server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`
+    pub server: ServerSection,
+    /// `[database]`
+    pub database: DatabaseSection,
+    /// `[query_tags]`
+    pub query_tags: QueryTagsSection,
+}
+
+/// `[server]` in Leptos.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Address to listen on; `LEPTOS_SITE_ADDR` overrides it.
+    pub site_addr: SocketAddr,
+}
+
+/// `[database]` in Leptos.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    /// SQLite file, created on first start; `DEMO_DATABASE_PATH` overrides it.
+    pub path: PathBuf,
+}
+
+/// `[query_tags]` in Leptos.toml: the hub's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryTagsSection {
+    /// Where the hub's endpoints are mounted.
+    pub base_path: String,
+    /// Seconds between heartbeat comments.
+    pub heartbeat_secs: u64,
+    /// Events kept for replay.
+    pub replay_capacity: usize,
+    /// Events one connection may lag behind before it is reset.
+    pub queue_capacity: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            site_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+        }
+    }
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        DatabaseSection {
+            path: PathBuf::from("target/demo/todos.sqlite3"),
+        }
+    }
+}
+
+impl Default for QueryTagsSection {
+    fn default() -> Self {
+        QueryTagsSection {
+            base_path: leptos_query_tags::protocol::DEFAULT_BASE_PATH.to_owned(),
+            heartbeat_secs: 15,
+            replay_capacity: 1024,
+            queue_capacity: 256,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerSection::default(),
+            database: DatabaseSection::default(),
+            query_tags: QueryTagsSection::default(),
+        }
+    }
+}
+
+/// Why the settings could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid settings.
+    #[error("invalid settings in {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: toml::de::Error,
+    },
+    /// An environment variable holds a bad value.
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Reads `path` (a missing file means the defaults), then applies the environment:
+    /// `LEPTOS_SITE_ADDR`, `DEMO_DATABASE_PATH`, `QUERY_TAGS_BASE_PATH`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let mut config = match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        if let Ok(value) = std::env::var("LEPTOS_SITE_ADDR") {
+            config.server.site_addr =
+                value
+                    .parse()
+                    .map_err(|e: std::net::AddrParseError| ConfigError::Env {
+                        name: "LEPTOS_SITE_ADDR",
+                        value: value.clone(),
+                        reason: e.to_string(),
+                    })?;
+        }
+        if let Some(value) = std::env::var_os("DEMO_DATABASE_PATH") {
+            config.database.path = PathBuf::from(value);
+        }
+        if let Ok(value) = std::env::var("QUERY_TAGS_BASE_PATH") {
+            config.query_tags.base_path = value;
+        }
+        Ok(config)
+    }
+
+    /// The hub these settings describe.
+    pub fn hub(&self) -> leptos_query_tags::server::Hub {
+        let q = &self.query_tags;
+        leptos_query_tags::server::Hub::builder()
+            .base_path(q.base_path.clone())
+            .heartbeat(Duration::from_secs(q.heartbeat_secs.max(1)))
+            .replay_capacity(q.replay_capacity)
+            .queue_capacity(q.queue_capacity)
+            .build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_repository_settings_parse() {
+        let text = include_str!("../../Leptos.toml");
+        let config: Config = toml::from_str(text).expect("Leptos.toml is valid");
+        assert_eq!(config.server.site_addr.port(), 3000);
+        assert_eq!(config.query_tags.base_path, "/api/query-tags");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Config>("[server]\nsite_adr = \"127.0.0.1:1\"\n").is_err());
+    }
+}

@@ -1,0 +1,76 @@
+//! The server side of the todo server functions: SQLite queries and input checks.
+
+use super::db::Db;
+use crate::app::todos::{Todo, MAX_TITLE_CHARS};
+use leptos::prelude::*;
+
+fn db() -> Result<Db, ServerFnError> {
+    use_context::<Db>()
+        .ok_or_else(|| ServerFnError::new("the database is not in the Leptos context"))
+}
+
+/// All todos, oldest first.
+pub async fn list() -> Result<Vec<Todo>, ServerFnError> {
+    db()?
+        .run(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT id, title, done FROM todos ORDER BY id")?;
+            let rows = stmt.query_map([], |row| {
+                Ok(Todo {
+                    id: row.get(0)?,
+                    title: row.get(1)?,
+                    done: row.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+}
+
+/// Adds a todo after checking its title.
+pub async fn add(title: String) -> Result<Todo, ServerFnError> {
+    let title = title.trim().to_owned();
+    if title.is_empty() {
+        return Err(ServerFnError::new("A todo needs a title."));
+    }
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(ServerFnError::new(format!(
+            "A title has at most {MAX_TITLE_CHARS} characters."
+        )));
+    }
+    db()?
+        .run(move |conn| {
+            conn.execute("INSERT INTO todos (title, done) VALUES (?1, 0)", [&title])?;
+            Ok(Todo {
+                id: conn.last_insert_rowid(),
+                title,
+                done: false,
+            })
+        })
+        .await
+}
+
+/// Flips `done`; an unknown id is an error.
+pub async fn toggle(id: i64) -> Result<(), ServerFnError> {
+    let changed = db()?
+        .run(move |conn| conn.execute("UPDATE todos SET done = NOT done WHERE id = ?1", [id]))
+        .await?;
+    found(changed, id)
+}
+
+/// Deletes a todo; an unknown id is an error.
+pub async fn delete(id: i64) -> Result<(), ServerFnError> {
+    let changed = db()?
+        .run(move |conn| conn.execute("DELETE FROM todos WHERE id = ?1", [id]))
+        .await?;
+    found(changed, id)
+}
+
+fn found(changed: usize, id: i64) -> Result<(), ServerFnError> {
+    if changed == 0 {
+        Err(ServerFnError::new(format!(
+            "There is no todo {id} (deleted elsewhere?)."
+        )))
+    } else {
+        Ok(())
+    }
+}
