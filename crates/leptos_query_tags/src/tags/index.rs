@@ -54,6 +54,14 @@ impl<K: Hash + Eq + Clone> Default for TagIndex<K> {
 
 impl<K: Hash + Eq + Clone> TagIndex<K> {
     /// An empty index.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{Tag, TagIndex, TagPattern};
+    ///
+    /// let todo = |id: i64| Tag::from_segments(["todos".into(), id.into()]);
+    /// let index: TagIndex<u32> = TagIndex::new();
+    /// assert!(index.is_empty());
+    /// ```
     pub fn new() -> Self {
         TagIndex {
             root: Node::default(),
@@ -62,26 +70,75 @@ impl<K: Hash + Eq + Clone> TagIndex<K> {
     }
 
     /// Number of keys in the index.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{Tag, TagIndex, TagPattern};
+    ///
+    /// let todo = |id: i64| Tag::from_segments(["todos".into(), id.into()]);
+    /// let mut index = TagIndex::new();
+    /// index.insert("a", [todo(1), todo(2)]);
+    /// assert_eq!(index.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.tags_of.len()
     }
 
     /// Whether the index holds no key.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{Tag, TagIndex, TagPattern};
+    ///
+    /// let todo = |id: i64| Tag::from_segments(["todos".into(), id.into()]);
+    /// let mut index = TagIndex::new();
+    /// index.insert(1, [todo(1)]);
+    /// index.remove(&1);
+    /// assert!(index.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.tags_of.is_empty()
     }
 
     /// The tags `key` carries, if it is in the index.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{Tag, TagIndex, TagPattern};
+    ///
+    /// let todo = |id: i64| Tag::from_segments(["todos".into(), id.into()]);
+    /// let mut index = TagIndex::new();
+    /// index.insert(1, [todo(1)]);
+    /// assert_eq!(index.tags_of(&1), Some(&[todo(1)][..]));
+    /// assert_eq!(index.tags_of(&2), None);
+    /// ```
     pub fn tags_of(&self, key: &K) -> Option<&[Tag]> {
         self.tags_of.get(key).map(Vec::as_slice)
     }
 
     /// Every key in the index, in no particular order.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{Tag, TagIndex, TagPattern};
+    ///
+    /// let todo = |id: i64| Tag::from_segments(["todos".into(), id.into()]);
+    /// let mut index = TagIndex::new();
+    /// index.insert(7, [todo(1)]);
+    /// assert_eq!(index.keys().collect::<Vec<_>>(), vec![&7]);
+    /// ```
     pub fn keys(&self) -> impl Iterator<Item = &K> {
         self.tags_of.keys()
     }
 
     /// Sets the tags of `key`, replacing whatever it carried before.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{Tag, TagIndex, TagPattern};
+    ///
+    /// let todo = |id: i64| Tag::from_segments(["todos".into(), id.into()]);
+    /// let mut index = TagIndex::new();
+    /// index.insert(1, [todo(1)]);
+    /// index.insert(1, [todo(2)]); // result-derived tags changed
+    /// assert!(index.matches(&todo(1).into()).is_empty());
+    /// assert_eq!(index.matches(&todo(2).into()), vec![1]);
+    /// ```
     pub fn insert(&mut self, key: K, tags: impl IntoIterator<Item = Tag>) {
         let mut tags: Vec<Tag> = tags.into_iter().collect();
         tags.sort();
@@ -101,6 +158,16 @@ impl<K: Hash + Eq + Clone> TagIndex<K> {
     }
 
     /// Removes `key` and prunes the branches only it kept alive.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{Tag, TagIndex, TagPattern};
+    ///
+    /// let todo = |id: i64| Tag::from_segments(["todos".into(), id.into()]);
+    /// let mut index = TagIndex::new();
+    /// index.insert(1, [todo(1)]);
+    /// assert_eq!(index.remove(&1), Some(vec![todo(1)]));
+    /// assert_eq!(index.remove(&1), None);
+    /// ```
     pub fn remove(&mut self, key: &K) -> Option<Vec<Tag>> {
         let tags = self.tags_of.remove(key)?;
         for tag in &tags {
@@ -111,6 +178,17 @@ impl<K: Hash + Eq + Clone> TagIndex<K> {
 
     /// The keys carrying at least one tag that `pattern` matches, each once, in no particular
     /// order.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{Tag, TagIndex, TagPattern};
+    ///
+    /// let todo = |id: i64| Tag::from_segments(["todos".into(), id.into()]);
+    /// let mut index = TagIndex::new();
+    /// index.insert(1, [todo(1)]);
+    /// index.insert(2, [todo(2)]);
+    /// assert_eq!(index.matches(&todo(2).into()), vec![2]);
+    /// assert_eq!(index.matches(&TagPattern::from_segments(["notes".into()])), Vec::<i32>::new());
+    /// ```
     pub fn matches(&self, pattern: &TagPattern) -> Vec<K> {
         let mut node = &self.root;
         for segment in pattern.segments() {
@@ -129,6 +207,18 @@ impl<K: Hash + Eq + Clone> TagIndex<K> {
     }
 
     /// The keys any of `patterns` matches, each once.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{Tag, TagIndex, TagPattern};
+    ///
+    /// let todo = |id: i64| Tag::from_segments(["todos".into(), id.into()]);
+    /// let mut index = TagIndex::new();
+    /// index.insert(1, [todo(1)]);
+    /// index.insert(2, [todo(2)]);
+    /// let mut hits = index.matches_any(&[todo(1).into(), TagPattern::everything()]);
+    /// hits.sort();
+    /// assert_eq!(hits, vec![1, 2]);
+    /// ```
     pub fn matches_any<'p>(&self, patterns: impl IntoIterator<Item = &'p TagPattern>) -> Vec<K> {
         let mut found = HashSet::new();
         for pattern in patterns {

@@ -27,6 +27,16 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Limits applied when tags or patterns are decoded from untrusted input.
+///
+/// ```
+/// use leptos_query_tags::tags::{DecodeLimits, TagError, TagPattern};
+///
+/// let strict = DecodeLimits { max_depth: 2, ..DecodeLimits::DEFAULT };
+/// assert!(matches!(
+///     TagPattern::decode_json(br#"["a","b","c"]"#, &strict),
+///     Err(TagError::TooDeep { depth: 3, max: 2 })
+/// ));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeLimits {
     /// Most segments in one tag or pattern.
@@ -53,6 +63,14 @@ impl Default for DecodeLimits {
 }
 
 /// Why a tag, a pattern or a list of them was refused.
+///
+/// ```
+/// use leptos_query_tags::tags::{DecodeLimits, TagError, TagPattern};
+///
+/// let err = TagPattern::decode_json(b"[1.5]", &DecodeLimits::DEFAULT).unwrap_err();
+/// assert!(matches!(err, TagError::Malformed(_)));
+/// assert!(err.to_string().contains("tags take no floats"));
+/// ```
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TagError {
@@ -115,6 +133,14 @@ fn check_segments(segments: &[Segment], limits: &DecodeLimits) -> Result<(), Tag
 ///
 /// Build one with the functions [`tag_tree!`](crate::tag_tree) generates, or at run time with
 /// [`Tag::from_segments`] for tags only known then; both match alike.
+///
+/// ```
+/// use leptos_query_tags::tags::{DecodeLimits, Tag};
+///
+/// let tag = Tag::from_segments(["todos".into(), "by_id".into(), 3.into()]);
+/// assert_eq!(tag.to_string(), "todos.by_id.3");
+/// assert_eq!(Tag::decode_json(tag.to_json().as_bytes(), &DecodeLimits::DEFAULT), Ok(tag));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Tag(Vec<Segment>);
@@ -123,6 +149,16 @@ pub struct Tag(Vec<Segment>);
 ///
 /// The empty pattern matches every tag. A [`Tag`] converts into the pattern that matches exactly
 /// that tag (and, since leaves are never branches, nothing else).
+///
+/// ```
+/// use leptos_query_tags::tags::{Tag, TagPattern};
+///
+/// let todo_3 = Tag::from_segments(["todos".into(), "by_id".into(), 3.into()]);
+/// let every_todo = TagPattern::from_segments(["todos".into(), "by_id".into()]);
+/// assert!(every_todo.matches(&todo_3));
+/// assert!(TagPattern::everything().matches(&todo_3));
+/// assert!(TagPattern::from(todo_3.clone()).matches(&todo_3));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TagPattern(Vec<Segment>);
@@ -131,27 +167,57 @@ macro_rules! segment_path {
     ($ty:ident) => {
         impl $ty {
             /// Builds it from segments.
+            ///
+            /// ```
+            #[doc = concat!("use leptos_query_tags::tags::{", stringify!($ty), ", Segment};")]
+            #[doc = concat!("let t = ", stringify!($ty), r#"::from_segments(["todos".into(), Segment::Int(3)]);"#)]
+            #[doc = r##"assert_eq!(t.to_json(), r#"["todos",3]"#);"##]
+            /// ```
             pub fn from_segments(segments: impl IntoIterator<Item = Segment>) -> Self {
                 Self(segments.into_iter().collect())
             }
 
             /// The segments, in order.
+            ///
+            /// ```
+            #[doc = concat!("use leptos_query_tags::tags::{", stringify!($ty), ", Segment};")]
+            #[doc = concat!("let t = ", stringify!($ty), r#"::from_segments(["todos".into(), true.into()]);"#)]
+            /// assert_eq!(t.segments(), &[Segment::from("todos"), Segment::Bool(true)]);
+            /// ```
             pub fn segments(&self) -> &[Segment] {
                 &self.0
             }
 
-            /// The canonical encoding: a JSON array of segments.
+            /// The canonical encoding: a compact JSON array of segments.
+            ///
+            /// ```
+            #[doc = concat!("use leptos_query_tags::tags::", stringify!($ty), ";")]
+            #[doc = concat!("let t = ", stringify!($ty), r#"::from_segments(["a".into(), 1.into(), false.into()]);"#)]
+            #[doc = r##"assert_eq!(t.to_json(), r#"["a",1,false]"#);"##]
+            /// ```
             pub fn to_json(&self) -> String {
-                serde_json::to_string(&self.0)
-                    .unwrap_or_else(|_| unreachable!("segments always serialize"))
+                serde_json::to_string(&self.0).unwrap_or_else(|_| unreachable!("segments always serialize"))
             }
 
             /// Appends one segment (for building runtime tags step by step).
+            ///
+            /// ```
+            #[doc = concat!("use leptos_query_tags::tags::", stringify!($ty), ";")]
+            #[doc = concat!("let mut t = ", stringify!($ty), r#"::from_segments(["tenants".into()]);"#)]
+            /// t.push(String::from("acme"));
+            /// assert_eq!(t.to_string(), "tenants.acme");
+            /// ```
             pub fn push(&mut self, segment: impl Into<Segment>) {
                 self.0.push(segment.into());
             }
 
             /// Appends one segment and returns the result.
+            ///
+            /// ```
+            #[doc = concat!("use leptos_query_tags::tags::", stringify!($ty), ";")]
+            #[doc = concat!("let t = ", stringify!($ty), r#"::from_segments(["todos".into()]).with("by_id").with(3);"#)]
+            #[doc = r##"assert_eq!(t.to_json(), r#"["todos","by_id",3]"#);"##]
+            /// ```
             #[must_use]
             pub fn with(mut self, segment: impl Into<Segment>) -> Self {
                 self.push(segment);
@@ -179,6 +245,14 @@ segment_path!(TagPattern);
 
 impl Tag {
     /// Decodes one tag from untrusted JSON, enforcing `limits`.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{DecodeLimits, Tag, TagError};
+    ///
+    /// let limits = DecodeLimits::DEFAULT;
+    /// assert_eq!(Tag::decode_json(br#"["todos",3]"#, &limits).unwrap().to_string(), "todos.3");
+    /// assert_eq!(Tag::decode_json(b"[]", &limits), Err(TagError::EmptyTag));
+    /// ```
     pub fn decode_json(bytes: &[u8], limits: &DecodeLimits) -> Result<Tag, TagError> {
         let tag: Tag =
             serde_json::from_slice(bytes).map_err(|e| TagError::Malformed(e.to_string()))?;
@@ -187,6 +261,13 @@ impl Tag {
     }
 
     /// Checks the tag against `limits`; a tag needs at least one segment.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{DecodeLimits, Tag};
+    ///
+    /// let long = Tag::from_segments([String::from("x").repeat(300).into()]);
+    /// assert!(long.validate(&DecodeLimits::DEFAULT).is_err());
+    /// ```
     pub fn validate(&self, limits: &DecodeLimits) -> Result<(), TagError> {
         if self.0.is_empty() {
             return Err(TagError::EmptyTag);
@@ -197,16 +278,37 @@ impl Tag {
 
 impl TagPattern {
     /// The empty pattern: matches every tag.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{Tag, TagPattern};
+    ///
+    /// assert!(TagPattern::everything().matches(&Tag::from_segments(["anything".into()])));
+    /// ```
     pub fn everything() -> Self {
         Self(Vec::new())
     }
 
     /// Whether this pattern is a segment-wise prefix of `tag`.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{Tag, TagPattern};
+    ///
+    /// let tag = Tag::from_segments(["todos".into(), "by_id".into(), 3.into()]);
+    /// assert!(TagPattern::from_segments(["todos".into()]).matches(&tag));
+    /// assert!(!TagPattern::from_segments(["todos".into(), "by_id".into(), "3".into()]).matches(&tag));
+    /// ```
     pub fn matches(&self, tag: &Tag) -> bool {
         tag.0.starts_with(&self.0)
     }
 
     /// Decodes one pattern from untrusted JSON, enforcing `limits`.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{DecodeLimits, TagPattern};
+    ///
+    /// assert_eq!(TagPattern::decode_json(b"[]", &DecodeLimits::DEFAULT), Ok(TagPattern::everything()));
+    /// assert!(TagPattern::decode_json(br#"["a",null]"#, &DecodeLimits::DEFAULT).is_err());
+    /// ```
     pub fn decode_json(bytes: &[u8], limits: &DecodeLimits) -> Result<TagPattern, TagError> {
         let pattern: TagPattern =
             serde_json::from_slice(bytes).map_err(|e| TagError::Malformed(e.to_string()))?;
@@ -215,12 +317,26 @@ impl TagPattern {
     }
 
     /// Checks the pattern against `limits`.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{DecodeLimits, TagPattern};
+    ///
+    /// let deep = TagPattern::from_segments((0..17).map(Into::into));
+    /// assert!(deep.validate(&DecodeLimits::DEFAULT).is_err());
+    /// ```
     pub fn validate(&self, limits: &DecodeLimits) -> Result<(), TagError> {
         check_segments(&self.0, limits)
     }
 
     /// Checks a list of patterns as one invalidation: at least one, at most
     /// [`DecodeLimits::max_tags_per_event`], each within the limits.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{DecodeLimits, TagError, TagPattern};
+    ///
+    /// assert_eq!(TagPattern::validate_list(&[], &DecodeLimits::DEFAULT), Err(TagError::NoTags));
+    /// assert!(TagPattern::validate_list(&[TagPattern::everything()], &DecodeLimits::DEFAULT).is_ok());
+    /// ```
     pub fn validate_list(patterns: &[TagPattern], limits: &DecodeLimits) -> Result<(), TagError> {
         if patterns.is_empty() {
             return Err(TagError::NoTags);
@@ -235,6 +351,13 @@ impl TagPattern {
     }
 
     /// Decodes a JSON array of patterns (one invalidation) from untrusted input.
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::{DecodeLimits, TagPattern};
+    ///
+    /// let list = TagPattern::decode_list_json(br#"[["todos"],["notes","list"]]"#, &DecodeLimits::DEFAULT).unwrap();
+    /// assert_eq!(list.len(), 2);
+    /// ```
     pub fn decode_list_json(
         bytes: &[u8],
         limits: &DecodeLimits,

@@ -34,6 +34,13 @@ pub enum Segment {
 
 impl Segment {
     /// A string segment borrowing static text (what the tree macro uses for branch names).
+    ///
+    /// ```
+    /// use leptos_query_tags::tags::Segment;
+    ///
+    /// const TODOS: Segment = Segment::from_static("todos");
+    /// assert_eq!(TODOS, Segment::from(String::from("todos")));
+    /// ```
     pub const fn from_static(s: &'static str) -> Segment {
         Segment::Str(Cow::Borrowed(s))
     }

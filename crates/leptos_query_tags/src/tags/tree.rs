@@ -37,6 +37,8 @@
 macro_rules! tag_tree {
     ($(#[$meta:meta])* $vis:vis mod $tree:ident { $($body:tt)* }) => {
         $(#[$meta])*
+        // The items are `pub` so that the tree's visibility alone decides who sees them.
+        #[allow(unreachable_pub)]
         $vis mod $tree {
             #[allow(unused_imports)]
             use super::*;
