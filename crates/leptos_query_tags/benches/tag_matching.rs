@@ -18,7 +18,11 @@ const SIZES: [usize; 4] = [10, 1_000, 10_000, 100_000];
 fn tags_of(i: usize) -> Vec<Tag> {
     vec![
         Tag::from_segments(["todos".into(), "by_id".into(), Segment::Int(i as i64)]),
-        Tag::from_segments(["lists".into(), Segment::Int((i / 100) as i64), "page".into()]),
+        Tag::from_segments([
+            "lists".into(),
+            Segment::Int((i / 100) as i64),
+            "page".into(),
+        ]),
     ]
 }
 

@@ -20,6 +20,13 @@ pub const EVENTS_PATH: &str = "/events";
 /// The query parameter carrying a [`Cursor`] to resume from.
 pub const CURSOR_PARAM: &str = "cursor";
 
+/// The query parameter, repeatable, narrowing a stream to some of the scopes it may receive.
+pub const SCOPE_PARAM: &str = "scope";
+
+/// The publish endpoint for external producers, relative to the base path (off unless the hub
+/// has a secret).
+pub const PUBLISH_PATH: &str = "/publish";
+
 /// Names of the SSE events the hub sends (the `event:` field).
 pub mod event {
     /// First event of every stream: a [`Hello`](super::Hello).
@@ -116,11 +123,131 @@ pub struct Hello {
     pub heartbeat_ms: u64,
 }
 
+/// Who may receive an event: [`Scope::global`] (everyone), or a key such as `user:42` or
+/// `tenant:acme` that the application's scope resolver grants to some connections only.
+///
+/// A scope is 1 to 128 bytes of ASCII letters, digits and `_ - . : @`.
+///
+/// ```
+/// use leptos_query_tags::protocol::Scope;
+///
+/// assert_eq!(Scope::global().as_str(), "global");
+/// assert_eq!(Scope::new("user:42").unwrap(), Scope::keyed("user", 42).unwrap());
+/// assert!(Scope::new("user 42").is_err());
+/// assert!(Scope::new("").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope(std::borrow::Cow<'static, str>);
+
+/// Why a scope was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid scope {input:?}: 1 to 128 bytes of ASCII letters, digits and _ - . : @")]
+pub struct ScopeError {
+    /// The text that was refused (cut to 64 characters).
+    pub input: String,
+}
+
+impl Scope {
+    /// Longest scope, in bytes.
+    pub const MAX_LEN: usize = 128;
+
+    /// The scope every connection may receive unless the resolver says otherwise.
+    pub const fn global() -> Scope {
+        Scope(std::borrow::Cow::Borrowed("global"))
+    }
+
+    /// Validates `scope`.
+    pub fn new(scope: impl Into<String>) -> Result<Scope, ScopeError> {
+        let scope = scope.into();
+        let valid = !scope.is_empty()
+            && scope.len() <= Self::MAX_LEN
+            && scope.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'@')
+            });
+        if valid {
+            Ok(Scope(std::borrow::Cow::Owned(scope)))
+        } else {
+            Err(ScopeError {
+                input: scope.chars().take(64).collect(),
+            })
+        }
+    }
+
+    /// `<kind>:<id>`, such as `user:42`.
+    pub fn keyed(kind: &str, id: impl fmt::Display) -> Result<Scope, ScopeError> {
+        Scope::new(format!("{kind}:{id}"))
+    }
+
+    /// The scope as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is [`Scope::global`].
+    pub fn is_global(&self) -> bool {
+        self.0 == "global"
+    }
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Scope::global()
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for Scope {
+    type Err = ScopeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scope::new(s)
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Scope::new(s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Data of the `invalidate` event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invalidation {
     /// Every query carrying a tag that one of these patterns matches must refetch.
     pub tags: Vec<TagPattern>,
+    /// The scope the event was published in (the connection was allowed to receive it).
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+/// Body of `POST <base>/publish`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRequest {
+    /// The patterns to invalidate (1 to 256).
+    pub tags: Vec<TagPattern>,
+    /// The scope to publish in; global when absent.
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+/// Answer of a successful `POST <base>/publish`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishResponse {
+    /// The id of the published event.
+    pub id: Cursor,
 }
 
 /// Why the hub sent `reset`.

@@ -3,6 +3,7 @@
 
 use super::error::InvalidateError;
 use super::hub::Hub;
+use crate::protocol::Scope;
 use crate::tags::TagPattern;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -17,16 +18,28 @@ struct RequestInvalidations {
     hub: Hub,
     /// `None` once the response has left: later calls (from a streaming SSR render) publish at
     /// once.
-    pending: Arc<Mutex<Option<Vec<TagPattern>>>>,
+    pending: Arc<Mutex<Option<Vec<(Scope, Vec<TagPattern>)>>>>,
 }
 
 impl RequestInvalidations {
-    fn take(&self) -> Option<Vec<TagPattern>> {
+    fn take(&self) -> Option<Vec<(Scope, Vec<TagPattern>)>> {
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
     }
+}
+
+/// One event per scope, in the order the scopes were first used, patterns in call order.
+fn group_by_scope(batches: Vec<(Scope, Vec<TagPattern>)>) -> Vec<(Scope, Vec<TagPattern>)> {
+    let mut grouped: Vec<(Scope, Vec<TagPattern>)> = Vec::new();
+    for (scope, tags) in batches {
+        match grouped.iter_mut().find(|(s, _)| *s == scope) {
+            Some((_, all)) => all.extend(tags),
+            None => grouped.push((scope, tags)),
+        }
+    }
+    grouped
 }
 
 /// Server functions report an `Err` with this header, whatever the status (a plain form post
@@ -40,17 +53,19 @@ async fn publish_after_ok(State(hub): State<Hub>, mut request: Request, next: Ne
     };
     request.extensions_mut().insert(scope.clone());
     let response = next.run(request).await;
-    let tags = scope.take().unwrap_or_default();
-    if tags.is_empty() {
+    let batches = scope.take().unwrap_or_default();
+    if batches.is_empty() {
         return response;
     }
     let status = response.status();
     let ok = (status.is_success() || status.is_redirection())
         && !response.headers().contains_key(SERVER_FN_ERROR_HEADER);
     if ok {
-        hub.publish(tags);
+        for (scope, tags) in group_by_scope(batches) {
+            hub.publish(scope, tags);
+        }
     } else {
-        tracing::debug!(%status, dropped = tags.len(), "request failed; its invalidations are dropped");
+        tracing::debug!(%status, dropped = batches.len(), "request failed; its invalidations are dropped");
     }
     response
 }
@@ -112,18 +127,44 @@ where
     I: IntoIterator,
     I::Item: Into<TagPattern>,
 {
+    invalidate_tags_in(Scope::global(), tags)
+}
+
+/// [`invalidate_tags`] for the connections allowed to receive `scope` only (one user's, one
+/// tenant's), with the same hold-until-`Ok` behaviour.
+///
+/// ```
+/// use leptos::prelude::*;
+/// use leptos_query_tags::prelude::*;
+/// use leptos_query_tags::server::{invalidate_tags_in, Scope};
+///
+/// tag_tree! { mod app_tags { todos { list; } } }
+///
+/// #[server]
+/// pub async fn clear_my_todos(user: String) -> Result<(), ServerFnError> {
+///     let scope = Scope::keyed("user", &user)?;
+///     // ... delete the user's todos, then tell that user's browsers only:
+///     invalidate_tags_in(scope, [app_tags::todos::list()])?;
+///     Ok(())
+/// }
+/// ```
+pub fn invalidate_tags_in<I>(scope: Scope, tags: I) -> Result<(), InvalidateError>
+where
+    I: IntoIterator,
+    I::Item: Into<TagPattern>,
+{
     let tags: Vec<TagPattern> = tags.into_iter().map(Into::into).collect();
     if let Some(request) = request_invalidations() {
         TagPattern::validate_list(&tags, request.hub.limits())?;
         let mut pending = request.pending.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(pending) = pending.as_mut() {
-            pending.extend(tags);
+            pending.push((scope, tags));
             return Ok(());
         }
         drop(pending);
-        request.hub.publish(tags);
+        request.hub.publish(scope, tags);
         return Ok(());
     }
     let hub = leptos::prelude::use_context::<Hub>().ok_or(InvalidateError::NoHub)?;
-    hub.invalidate_tags(tags).map(|_| ())
+    hub.invalidate_tags_in(scope, tags).map(|_| ())
 }

@@ -1,15 +1,31 @@
 //! The [`Hub`]: event log, replay ring and fan-out to every open stream.
 
-use super::error::InvalidateError;
+use super::error::{HubError, InvalidateError};
 use super::sse::frame;
-use crate::protocol::{event, Cursor, Invalidation, ResetReason, DEFAULT_BASE_PATH};
+use crate::protocol::{event, Cursor, Invalidation, ResetReason, Scope, DEFAULT_BASE_PATH};
 use crate::tags::{DecodeLimits, TagPattern};
 use bytes::Bytes;
-use std::collections::VecDeque;
+use futures::future::BoxFuture;
+use http::request::Parts;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, watch};
+
+/// Decides, from a stream request, the scopes that connection may receive.
+#[derive(Clone)]
+pub(crate) struct ScopeResolver(
+    Arc<dyn Fn(&Parts) -> BoxFuture<'static, Vec<Scope>> + Send + Sync>,
+);
+
+impl fmt::Debug for ScopeResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ScopeResolver(..)")
+    }
+}
 
 /// Builds a [`Hub`]. Every setting has a default suited to one server process.
 #[derive(Debug, Clone)]
@@ -20,6 +36,11 @@ pub struct HubBuilder {
     replay_capacity: usize,
     queue_capacity: usize,
     limits: DecodeLimits,
+    max_connections: usize,
+    max_connections_per_scope: usize,
+    publish_secret: Option<Arc<str>>,
+    max_publish_body: usize,
+    resolver: Option<ScopeResolver>,
 }
 
 impl Default for HubBuilder {
@@ -31,6 +52,11 @@ impl Default for HubBuilder {
             replay_capacity: 1024,
             queue_capacity: 256,
             limits: DecodeLimits::DEFAULT,
+            max_connections: 10_000,
+            max_connections_per_scope: 64,
+            publish_secret: None,
+            max_publish_body: 64 * 1024,
+            resolver: None,
         }
     }
 }
@@ -80,6 +106,68 @@ impl HubBuilder {
         self
     }
 
+    /// Most open streams in total (default 10,000); more are answered `429`.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections;
+        self
+    }
+
+    /// Most open streams receiving one non-global scope, say one user's (default 64); more are
+    /// answered `429`.
+    pub fn max_connections_per_scope(mut self, connections: usize) -> Self {
+        self.max_connections_per_scope = connections;
+        self
+    }
+
+    /// Turns on `POST <base>/publish` for producers outside the app (jobs, other services),
+    /// guarded by `Authorization: Bearer <secret>`. Off when never called. Use a long random
+    /// secret from your configuration, never from the code.
+    pub fn publish_secret(mut self, secret: impl Into<String>) -> Self {
+        let secret = secret.into();
+        self.publish_secret = (!secret.is_empty()).then(|| Arc::from(secret));
+        self
+    }
+
+    /// Largest body `POST <base>/publish` accepts (default 64 KiB); larger ones get `413`.
+    pub fn max_publish_body(mut self, bytes: usize) -> Self {
+        self.max_publish_body = bytes;
+        self
+    }
+
+    /// Decides which scopes a stream may receive, from its request (cookies, headers, and the
+    /// extensions an auth layer set). Without a resolver every stream receives the global scope
+    /// only. The resolver should include [`Scope::global`] for connections that may receive
+    /// global events. A client may narrow the set with `?scope=`, never widen it: asking for a
+    /// scope outside it is a `403`.
+    ///
+    /// ```
+    /// use leptos_query_tags::protocol::Scope;
+    /// use leptos_query_tags::server::Hub;
+    ///
+    /// let hub = Hub::builder()
+    ///     .scope_resolver(|parts: &http::request::Parts| {
+    ///         // Real apps read their session here; this one trusts a header, for brevity only.
+    ///         let user = parts.headers.get("x-user").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    ///         async move {
+    ///             let mut scopes = vec![Scope::global()];
+    ///             scopes.extend(user.and_then(|u| Scope::keyed("user", u).ok()));
+    ///             scopes
+    ///         }
+    ///     })
+    ///     .build();
+    /// # let _ = hub;
+    /// ```
+    pub fn scope_resolver<F, Fut>(mut self, resolver: F) -> Self
+    where
+        F: Fn(&Parts) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<Scope>> + Send + 'static,
+    {
+        self.resolver = Some(ScopeResolver(Arc::new(move |parts| {
+            Box::pin(resolver(parts))
+        })));
+        self
+    }
+
     /// Creates the hub.
     pub fn build(self) -> Hub {
         let (tx, _) = broadcast::channel(self.queue_capacity);
@@ -87,6 +175,7 @@ impl HubBuilder {
         Hub {
             inner: Arc::new(Inner {
                 epoch: next_epoch(),
+                counts: Mutex::new(Counts::default()),
                 log: Mutex::new(Log {
                     last_seq: 0,
                     ring: VecDeque::with_capacity(self.replay_capacity.min(4096)),
@@ -121,7 +210,42 @@ fn next_epoch() -> u64 {
 #[derive(Debug)]
 pub(crate) struct Frame {
     pub(crate) id: Cursor,
+    pub(crate) scope: Scope,
     pub(crate) bytes: Bytes,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    per_scope: HashMap<Scope, usize>,
+}
+
+/// Holds one stream's place in the connection limits; gives it back when dropped.
+#[derive(Debug)]
+pub(crate) struct ConnectionPermit {
+    hub: Hub,
+    scopes: Arc<[Scope]>,
+}
+
+impl ConnectionPermit {
+    pub(crate) fn scopes(&self) -> &Arc<[Scope]> {
+        &self.scopes
+    }
+}
+
+impl Drop for ConnectionPermit {
+    fn drop(&mut self) {
+        let mut counts = self.hub.counts();
+        counts.total = counts.total.saturating_sub(1);
+        for scope in self.scopes.iter().filter(|s| !s.is_global()) {
+            if let Some(n) = counts.per_scope.get_mut(scope) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.per_scope.remove(scope);
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -135,6 +259,7 @@ struct Inner {
     config: HubBuilder,
     epoch: u64,
     log: Mutex<Log>,
+    counts: Mutex<Counts>,
     tx: broadcast::Sender<Arc<Frame>>,
     shutdown: watch::Sender<bool>,
 }
@@ -203,6 +328,57 @@ impl Hub {
         }
     }
 
+    fn counts(&self) -> MutexGuard<'_, Counts> {
+        self.inner
+            .counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn publish_secret(&self) -> Option<&str> {
+        self.inner.config.publish_secret.as_deref()
+    }
+
+    pub(crate) fn max_publish_body(&self) -> usize {
+        self.inner.config.max_publish_body
+    }
+
+    /// The scopes a stream request may receive, according to the resolver.
+    pub(crate) async fn allowed_scopes(&self, parts: &Parts) -> Vec<Scope> {
+        match &self.inner.config.resolver {
+            Some(resolver) => (resolver.0)(parts).await,
+            None => vec![Scope::global()],
+        }
+    }
+
+    /// Takes a place for a stream receiving `scopes`, or says which limit is reached.
+    pub(crate) fn admit(&self, scopes: Vec<Scope>) -> Result<ConnectionPermit, HubError> {
+        let config = &self.inner.config;
+        let mut counts = self.counts();
+        if counts.total >= config.max_connections {
+            return Err(HubError::TooManyConnections {
+                limit: config.max_connections,
+            });
+        }
+        for scope in scopes.iter().filter(|s| !s.is_global()) {
+            if counts.per_scope.get(scope).copied().unwrap_or(0) >= config.max_connections_per_scope
+            {
+                return Err(HubError::TooManyConnectionsForScope {
+                    scope: scope.clone(),
+                    limit: config.max_connections_per_scope,
+                });
+            }
+        }
+        counts.total += 1;
+        for scope in scopes.iter().filter(|s| !s.is_global()) {
+            *counts.per_scope.entry(scope.clone()).or_default() += 1;
+        }
+        Ok(ConnectionPermit {
+            hub: self.clone(),
+            scopes: scopes.into(),
+        })
+    }
+
     fn log(&self) -> MutexGuard<'_, Log> {
         // The log is consistent after every statement that mutates it; a panic elsewhere while
         // holding the lock leaves nothing half-done.
@@ -212,7 +388,8 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Publishes an invalidation now, to every connected client, and returns its event id.
+    /// Publishes an invalidation in the global scope now, to every connected client, and returns
+    /// its event id.
     ///
     /// Inside a server function prefer the free function
     /// [`invalidate_tags`](super::invalidate_tags), which waits until the function has returned
@@ -222,13 +399,26 @@ impl Hub {
         I: IntoIterator,
         I::Item: Into<TagPattern>,
     {
-        let tags: Vec<TagPattern> = tags.into_iter().map(Into::into).collect();
-        TagPattern::validate_list(&tags, &self.inner.config.limits)?;
-        Ok(self.publish(tags))
+        self.invalidate_tags_in(Scope::global(), tags)
     }
 
-    pub(crate) fn publish(&self, tags: Vec<TagPattern>) -> Cursor {
-        let data = serde_json::to_string(&Invalidation { tags })
+    /// Publishes an invalidation now to the connections allowed to receive `scope` only.
+    pub fn invalidate_tags_in<I>(&self, scope: Scope, tags: I) -> Result<Cursor, InvalidateError>
+    where
+        I: IntoIterator,
+        I::Item: Into<TagPattern>,
+    {
+        let tags: Vec<TagPattern> = tags.into_iter().map(Into::into).collect();
+        TagPattern::validate_list(&tags, &self.inner.config.limits)?;
+        Ok(self.publish(scope, tags))
+    }
+
+    pub(crate) fn publish(&self, scope: Scope, tags: Vec<TagPattern>) -> Cursor {
+        let invalidation = Invalidation {
+            tags,
+            scope: scope.clone(),
+        };
+        let data = serde_json::to_string(&invalidation)
             .unwrap_or_else(|_| unreachable!("tags always serialize"));
         let mut log = self.log();
         log.last_seq += 1;
@@ -238,6 +428,7 @@ impl Hub {
         };
         let frame = Arc::new(Frame {
             id,
+            scope,
             bytes: frame(event::INVALIDATE, Some(id), &data, None),
         });
         if log.ring.len() == self.inner.config.replay_capacity {
@@ -251,7 +442,9 @@ impl Hub {
         id
     }
 
-    pub(crate) fn subscribe(&self, from: Option<Cursor>) -> Subscription {
+    /// Registers a new stream receiving `scopes`: its live receiver and its replay backlog, taken
+    /// atomically.
+    pub(crate) fn subscribe(&self, from: Option<Cursor>, scopes: &[Scope]) -> Subscription {
         let log = self.log();
         let rx = self.inner.tx.subscribe();
         let head = Cursor {
@@ -282,7 +475,7 @@ impl Hub {
         let backlog = log
             .ring
             .iter()
-            .filter(|f| f.id.seq > from.seq)
+            .filter(|f| f.id.seq > from.seq && scopes.contains(&f.scope))
             .map(|f| f.bytes.clone())
             .collect();
         Subscription {
@@ -311,7 +504,7 @@ impl Hub {
 
     /// Number of open streams.
     pub fn connections(&self) -> usize {
-        self.inner.tx.receiver_count()
+        self.counts().total
     }
 }
 
@@ -338,22 +531,22 @@ mod tests {
         );
 
         // Ring keeps 3, 4, 5: a client at 2 misses nothing.
-        let sub = hub.subscribe(Some(ids[1]));
+        let sub = hub.subscribe(Some(ids[1]), &[Scope::global()]);
         assert_eq!(sub.reset, None);
         assert_eq!(sub.backlog.len(), 3);
         assert!(String::from_utf8_lossy(&sub.backlog[0]).contains(&format!("id: {}\n", ids[2])));
 
         // A client at 1 would miss event 2.
         assert_eq!(
-            hub.subscribe(Some(ids[0])).reset,
+            hub.subscribe(Some(ids[0]), &[Scope::global()]).reset,
             Some(ResetReason::CursorTooOld)
         );
         assert_eq!(
-            hub.subscribe(Some(c0)).reset,
+            hub.subscribe(Some(c0), &[Scope::global()]).reset,
             Some(ResetReason::CursorTooOld)
         );
         // Up to date: nothing to replay.
-        let sub = hub.subscribe(Some(ids[4]));
+        let sub = hub.subscribe(Some(ids[4]), &[Scope::global()]);
         assert_eq!((sub.reset, sub.backlog.len()), (None, 0));
     }
 
@@ -363,7 +556,7 @@ mod tests {
         let other = Hub::default();
         assert_ne!(hub.epoch(), other.epoch());
         assert_eq!(
-            hub.subscribe(Some(other.cursor())).reset,
+            hub.subscribe(Some(other.cursor()), &[]).reset,
             Some(ResetReason::UnknownEpoch)
         );
         let ahead = Cursor {
@@ -371,11 +564,55 @@ mod tests {
             seq: 10,
         };
         assert_eq!(
-            hub.subscribe(Some(ahead)).reset,
+            hub.subscribe(Some(ahead), &[]).reset,
             Some(ResetReason::UnknownEpoch)
         );
         // A fresh hub with a cursor at 0 of its own epoch replays nothing and resets nothing.
-        assert_eq!(hub.subscribe(Some(hub.cursor())).reset, None);
+        assert_eq!(hub.subscribe(Some(hub.cursor()), &[]).reset, None);
+    }
+
+    #[test]
+    fn replay_skips_other_scopes() {
+        let hub = Hub::default();
+        let alice = Scope::keyed("user", "alice").unwrap();
+        let bob = Scope::keyed("user", "bob").unwrap();
+        let start = hub.cursor();
+        hub.invalidate_tags_in(alice.clone(), [tag()]).unwrap();
+        hub.invalidate_tags_in(bob.clone(), [tag()]).unwrap();
+        hub.invalidate_tags([tag()]).unwrap();
+        let sub = hub.subscribe(Some(start), &[Scope::global(), bob]);
+        let replayed: Vec<String> = sub
+            .backlog
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect();
+        assert_eq!(replayed.len(), 2);
+        assert!(replayed[0].contains(r#""scope":"user:bob""#));
+        assert!(replayed[1].contains(r#""scope":"global""#));
+        assert!(replayed.iter().all(|f| !f.contains("alice")));
+    }
+
+    #[test]
+    fn permits_count_and_give_back_places() {
+        let hub = Hub::builder()
+            .max_connections(3)
+            .max_connections_per_scope(1)
+            .build();
+        let alice = Scope::keyed("user", "alice").unwrap();
+        let first = hub.admit(vec![Scope::global(), alice.clone()]).unwrap();
+        assert!(matches!(
+            hub.admit(vec![Scope::global(), alice.clone()]),
+            Err(HubError::TooManyConnectionsForScope { .. })
+        ));
+        let _g1 = hub.admit(vec![Scope::global()]).unwrap();
+        let _g2 = hub.admit(vec![Scope::global()]).unwrap();
+        assert!(matches!(
+            hub.admit(vec![Scope::global()]),
+            Err(HubError::TooManyConnections { limit: 3 })
+        ));
+        drop(first);
+        assert_eq!(hub.connections(), 2);
+        assert!(hub.admit(vec![alice]).is_ok(), "the place came back");
     }
 
     #[test]

@@ -28,8 +28,10 @@
 mod context;
 mod error;
 mod hub;
+mod publish;
 mod sse;
 
-pub use context::{current_hub, invalidate_tags};
+pub use crate::protocol::Scope;
+pub use context::{current_hub, invalidate_tags, invalidate_tags_in};
 pub use error::{HubError, InvalidateError};
 pub use hub::{Hub, HubBuilder};

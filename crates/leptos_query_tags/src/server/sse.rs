@@ -1,12 +1,13 @@
 //! The SSE endpoint: `GET <base>/events`.
 
 use super::error::HubError;
-use super::hub::{Frame, Hub};
+use super::hub::{ConnectionPermit, Frame, Hub};
 use crate::protocol::{
-    event, Cursor, Hello, Reset, ResetReason, CURSOR_PARAM, EVENTS_PATH, PROTOCOL_VERSION,
+    event, Cursor, Hello, Reset, ResetReason, Scope, CURSOR_PARAM, EVENTS_PATH, PROTOCOL_VERSION,
+    SCOPE_PARAM,
 };
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -47,14 +48,53 @@ pub(crate) fn routes<S>(hub: &Hub) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route(&format!("{}{EVENTS_PATH}", hub.base_path()), get(events))
-        .with_state(hub.clone())
+    let router = Router::new().route(
+        &format!("{}{EVENTS_PATH}", hub.base_path()),
+        get(events).fallback(|| async { HubError::MethodNotAllowed { allow: "GET" } }),
+    );
+    let router = if hub.publish_secret().is_some() {
+        super::publish::route(router, hub)
+    } else {
+        router
+    };
+    router.with_state(hub.clone())
+}
+
+/// What a stream request asks for.
+#[derive(Debug, PartialEq)]
+struct StreamRequest {
+    from: Option<Cursor>,
+    /// Empty: every scope the connection may receive.
+    scopes: Vec<Scope>,
+}
+
+fn parse_stream_request(
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<StreamRequest, HubError> {
+    let pairs: Vec<(String, String)> = match query {
+        Some(q) => serde_urlencoded::from_str(q).map_err(|e| HubError::BadQuery(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let mut scopes = Vec::new();
+    for (_, value) in pairs.iter().filter(|(k, _)| k == SCOPE_PARAM) {
+        let scope = Scope::new(value.as_str()).map_err(HubError::BadScope)?;
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    Ok(StreamRequest {
+        from: requested_cursor(headers, &pairs)?,
+        scopes,
+    })
 }
 
 /// Reads where the client wants to resume: `Last-Event-ID` (set by the browser on reconnect)
 /// wins over the `cursor` parameter (embedded by a server-rendered page).
-fn requested_cursor(headers: &HeaderMap, query: Option<&str>) -> Result<Option<Cursor>, HubError> {
+fn requested_cursor(
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+) -> Result<Option<Cursor>, HubError> {
     if let Some(value) = headers.get("last-event-id") {
         let text = value.to_str().map_err(|_| {
             HubError::BadLastEventId(crate::protocol::CursorError {
@@ -72,10 +112,6 @@ fn requested_cursor(headers: &HeaderMap, query: Option<&str>) -> Result<Option<C
                 .map_err(HubError::BadLastEventId);
         }
     }
-    let pairs: Vec<(String, String)> = match query {
-        Some(q) => serde_urlencoded::from_str(q).map_err(|e| HubError::BadQuery(e.to_string()))?,
-        None => Vec::new(),
-    };
     let mut cursors = pairs.iter().filter(|(k, _)| k == CURSOR_PARAM);
     let cursor = cursors.next();
     if cursors.next().is_some() {
@@ -88,16 +124,23 @@ fn requested_cursor(headers: &HeaderMap, query: Option<&str>) -> Result<Option<C
         .transpose()
 }
 
-async fn events(
-    State(hub): State<Hub>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, HubError> {
-    let from = requested_cursor(&headers, query.as_deref())?;
+async fn events(State(hub): State<Hub>, request: Request) -> Result<Response, HubError> {
+    let (parts, _) = request.into_parts();
+    let asked = parse_stream_request(&parts.headers, parts.uri.query())?;
     if hub.is_shutting_down() {
         return Err(HubError::ShuttingDown);
     }
-    let sub = hub.subscribe(from);
+    let allowed = hub.allowed_scopes(&parts).await;
+    let scopes = if asked.scopes.is_empty() {
+        allowed
+    } else {
+        if let Some(forbidden) = asked.scopes.iter().find(|s| !allowed.contains(s)) {
+            return Err(HubError::ForbiddenScope(forbidden.clone()));
+        }
+        asked.scopes
+    };
+    let permit = hub.admit(scopes)?;
+    let sub = hub.subscribe(asked.from, permit.scopes());
 
     let mut pending = VecDeque::with_capacity(sub.backlog.len() + 2);
     let hello = Hello {
@@ -120,6 +163,7 @@ async fn events(
     };
     let connection = Connection {
         pending,
+        permit,
         rx: sub.rx,
         heartbeat,
         shutdown: hub.shutdown_signal(),
@@ -151,6 +195,8 @@ fn reset_frame(reason: ResetReason, cursor: Cursor) -> Bytes {
 
 struct Connection {
     pending: VecDeque<Bytes>,
+    /// This stream's place in the limits, and the scopes it receives.
+    permit: ConnectionPermit,
     rx: broadcast::Receiver<Arc<Frame>>,
     heartbeat: Interval,
     shutdown: watch::Receiver<bool>,
@@ -167,20 +213,23 @@ impl Connection {
         if self.closing || *self.shutdown.borrow() {
             return None;
         }
-        tokio::select! {
-            biased;
-            _ = self.shutdown.changed() => None,
-            received = self.rx.recv() => match received {
-                Ok(frame) => Some((Ok(frame.bytes.clone()), self)),
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.changed() => return None,
+                received = self.rx.recv() => return match received {
+                    Ok(frame) if !self.permit.scopes().contains(&frame.scope) => continue,
+                    Ok(frame) => Some((Ok(frame.bytes.clone()), self)),
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "SSE consumer lagged; sending reset and closing");
                     self.closing = true;
                     let bytes = reset_frame(ResetReason::Lagged, self.hub.cursor());
                     Some((Ok(bytes), self))
                 }
-                Err(broadcast::error::RecvError::Closed) => None,
-            },
-            _ = self.heartbeat.tick() => Some((Ok(Bytes::from_static(HEARTBEAT)), self)),
+                    Err(broadcast::error::RecvError::Closed) => None,
+                },
+                _ = self.heartbeat.tick() => return Some((Ok(Bytes::from_static(HEARTBEAT)), self)),
+            }
         }
     }
 }
@@ -204,29 +253,39 @@ mod tests {
     }
 
     #[test]
-    fn cursor_sources() {
+    fn stream_requests() {
+        let cursor =
+            |headers: &HeaderMap, q: Option<&str>| parse_stream_request(headers, q).map(|r| r.from);
         let mut headers = HeaderMap::new();
-        assert_eq!(requested_cursor(&headers, None).unwrap(), None);
+        assert_eq!(cursor(&headers, None).unwrap(), None);
         assert_eq!(
-            requested_cursor(&headers, Some("cursor=1-2")).unwrap(),
+            cursor(&headers, Some("cursor=1-2")).unwrap(),
             Some(Cursor { epoch: 1, seq: 2 })
         );
         assert!(matches!(
-            requested_cursor(&headers, Some("cursor=1-2&cursor=1-3")),
+            cursor(&headers, Some("cursor=1-2&cursor=1-3")),
             Err(HubError::BadQuery(_))
         ));
         assert!(matches!(
-            requested_cursor(&headers, Some("cursor=x")),
+            cursor(&headers, Some("cursor=x")),
             Err(HubError::BadCursor(_))
+        ));
+        let scopes = parse_stream_request(&headers, Some("scope=user:1&scope=global&scope=user:1"))
+            .unwrap()
+            .scopes;
+        assert_eq!(scopes, vec![Scope::new("user:1").unwrap(), Scope::global()]);
+        assert!(matches!(
+            parse_stream_request(&headers, Some("scope=a%20b")),
+            Err(HubError::BadScope(_))
         ));
         headers.insert("last-event-id", HeaderValue::from_static("5-6"));
         assert_eq!(
-            requested_cursor(&headers, Some("cursor=1-2")).unwrap(),
+            cursor(&headers, Some("cursor=1-2")).unwrap(),
             Some(Cursor { epoch: 5, seq: 6 })
         );
         headers.insert("last-event-id", HeaderValue::from_static("nope"));
         assert!(matches!(
-            requested_cursor(&headers, None),
+            cursor(&headers, None),
             Err(HubError::BadLastEventId(_))
         ));
     }
