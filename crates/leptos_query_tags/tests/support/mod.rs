@@ -130,3 +130,44 @@ impl SseClient {
         String::from_utf8_lossy(&out).into_owned()
     }
 }
+
+/// The stream endpoint under the default base path.
+pub const EVENTS: &str = "/api/query-tags/events";
+/// The publish endpoint under the default base path.
+pub const PUBLISH: &str = "/api/query-tags/publish";
+
+/// A resolver for tests: every connection gets the global scope, plus `user:<x-user header>`.
+/// (Real applications read a session; a header keeps the tests short.)
+pub fn header_scopes(
+    parts: &http::request::Parts,
+) -> impl std::future::Future<Output = Vec<leptos_query_tags::protocol::Scope>> + Send + 'static {
+    use leptos_query_tags::protocol::Scope;
+    let user = parts
+        .headers
+        .get("x-user")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|u| Scope::keyed("user", u).ok());
+    async move {
+        let mut scopes = vec![Scope::global()];
+        scopes.extend(user);
+        scopes
+    }
+}
+
+impl SseClient {
+    /// Connects with extra request headers.
+    pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> SseClient {
+        let mut request = reqwest::Client::new().get(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("GET the stream");
+        SseClient {
+            status: response.status(),
+            headers: response.headers().clone(),
+            stream: response.bytes_stream().boxed(),
+            buffer: String::new(),
+            comments: 0,
+        }
+    }
+}
