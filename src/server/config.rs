@@ -159,6 +159,7 @@ impl Config {
             .heartbeat(Duration::from_secs(q.heartbeat_secs.max(1)))
             .replay_capacity(q.replay_capacity)
             .queue_capacity(q.queue_capacity)
+            .scope_resolver(super::scopes::resolve)
             .build()
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod db;
+pub mod scopes;
 pub mod todos;
 
 use crate::app::{shell, App};

@@ -1,0 +1,21 @@
+//! The leptos_query_tags hub alone, as the benchmark's server: the stream endpoint and the
+//! publish endpoint (secret from `BENCH_SECRET`), on `BENCH_ADDR` (default 127.0.0.1:0).
+//! Prints `listening on http://<addr>` once ready.
+
+use leptos_query_tags::server::Hub;
+
+#[tokio::main]
+async fn main() {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let secret = std::env::var("BENCH_SECRET").unwrap_or_else(|_| "bench-secret".into());
+    let addr = std::env::var("BENCH_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
+    let hub = Hub::builder()
+        .publish_secret(secret)
+        .max_connections(1_000_000)
+        .queue_capacity(1024)
+        .build();
+    let app = hub.mount(axum::Router::new());
+    let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
+    println!("listening on http://{}", listener.local_addr().unwrap());
+    axum::serve(listener, app).await.expect("serve");
+}
