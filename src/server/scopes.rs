@@ -53,7 +53,13 @@ mod tests {
             vec![Scope::global(), Scope::new("user:ada").unwrap()]
         );
         // A cookie that is not a valid scope grants nothing more.
-        assert_eq!(resolve(&parts(Some("demo_user=a b"))).into_inner(), vec![Scope::global()]);
-        assert_eq!(resolve(&parts(Some("demo_user="))).into_inner(), vec![Scope::global()]);
+        assert_eq!(
+            resolve(&parts(Some("demo_user=a b"))).into_inner(),
+            vec![Scope::global()]
+        );
+        assert_eq!(
+            resolve(&parts(Some("demo_user="))).into_inner(),
+            vec![Scope::global()]
+        );
     }
 }

@@ -10,10 +10,11 @@ use http::request::Parts;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 /// Decides, from a stream request, the scopes that connection may receive.
 #[derive(Clone)]
@@ -171,7 +172,6 @@ impl HubBuilder {
     /// Creates the hub.
     pub fn build(self) -> Hub {
         let (tx, _) = broadcast::channel(self.queue_capacity);
-        let (shutdown, _) = watch::channel(false);
         Hub {
             inner: Arc::new(Inner {
                 epoch: next_epoch(),
@@ -181,7 +181,8 @@ impl HubBuilder {
                     ring: VecDeque::with_capacity(self.replay_capacity.min(4096)),
                 }),
                 tx,
-                shutdown,
+                shutting_down: AtomicBool::new(false),
+                heartbeat_started: AtomicBool::new(false),
                 config: self,
             }),
         }
@@ -212,6 +213,16 @@ pub(crate) struct Frame {
     pub(crate) id: Cursor,
     pub(crate) scope: Scope,
     pub(crate) bytes: Bytes,
+}
+
+/// What the hub sends every stream. Heartbeats and shutdown travel the same channel as events,
+/// so that an idle stream waits on one receiver only: no timer and no second channel per
+/// connection, which is what keeps 10,000 idle streams cheap.
+#[derive(Debug, Clone)]
+pub(crate) enum Signal {
+    Event(Arc<Frame>),
+    Heartbeat,
+    Shutdown,
 }
 
 #[derive(Debug, Default)]
@@ -260,8 +271,9 @@ struct Inner {
     epoch: u64,
     log: Mutex<Log>,
     counts: Mutex<Counts>,
-    tx: broadcast::Sender<Arc<Frame>>,
-    shutdown: watch::Sender<bool>,
+    tx: broadcast::Sender<Signal>,
+    shutting_down: AtomicBool,
+    heartbeat_started: AtomicBool,
 }
 
 /// The invalidation hub: publishes events, keeps a replay ring and serves the SSE stream.
@@ -281,7 +293,7 @@ impl Default for Hub {
 
 /// What a new connection starts with.
 pub(crate) struct Subscription {
-    pub(crate) rx: broadcast::Receiver<Arc<Frame>>,
+    pub(crate) rx: broadcast::Receiver<Signal>,
     /// Events after the requested cursor, still in the ring.
     pub(crate) backlog: Vec<Bytes>,
     /// Where the stream starts (sent in `hello`).
@@ -437,7 +449,7 @@ impl Hub {
         log.ring.push_back(frame.clone());
         // Sent under the lock, so that a subscriber registering under the same lock sees each
         // event either in the ring snapshot or on its receiver, never both, never neither.
-        let _ = self.inner.tx.send(frame);
+        let _ = self.inner.tx.send(Signal::Event(frame));
         tracing::debug!(event = %id, "published invalidation");
         id
     }
@@ -486,20 +498,39 @@ impl Hub {
         }
     }
 
-    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.inner.shutdown.subscribe()
+    /// One task per hub sends the heartbeat to every stream; started with the first stream
+    /// (inside the server's runtime: building a hub needs none).
+    pub(crate) fn start_heartbeat(&self) {
+        if self.inner.heartbeat_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = Arc::downgrade(&self.inner);
+        let period = self.heartbeat();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(inner) = inner.upgrade() else { return };
+                if inner.shutting_down.load(Ordering::Acquire) {
+                    return;
+                }
+                let _ = inner.tx.send(Signal::Heartbeat);
+            }
+        });
     }
 
     /// Whether [`Hub::shutdown`] was called.
     pub fn is_shutting_down(&self) -> bool {
-        *self.inner.shutdown.borrow()
+        self.inner.shutting_down.load(Ordering::Acquire)
     }
 
     /// Ends every open stream cleanly and refuses new ones (503), so that browsers reconnect
     /// elsewhere or later. Call it when the server starts its graceful shutdown: axum waits for
     /// open connections, and an SSE stream never ends on its own.
     pub fn shutdown(&self) {
-        self.inner.shutdown.send_replace(true);
+        self.inner.shutting_down.store(true, Ordering::Release);
+        let _ = self.inner.tx.send(Signal::Shutdown);
     }
 
     /// Number of open streams.

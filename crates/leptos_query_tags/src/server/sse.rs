@@ -1,7 +1,7 @@
 //! The SSE endpoint: `GET <base>/events`.
 
 use super::error::HubError;
-use super::hub::{ConnectionPermit, Frame, Hub};
+use super::hub::{ConnectionPermit, Hub, Signal};
 use crate::protocol::{
     event, Cursor, Hello, Reset, ResetReason, Scope, CURSOR_PARAM, EVENTS_PATH, PROTOCOL_VERSION,
     SCOPE_PARAM,
@@ -15,10 +15,8 @@ use axum::Router;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
-use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio::sync::broadcast;
 
 /// Formats one SSE frame. `data` must not contain a newline (compact JSON never does).
 pub(crate) fn frame(event: &str, id: Option<Cursor>, data: &str, retry: Option<Duration>) -> Bytes {
@@ -140,6 +138,7 @@ async fn events(State(hub): State<Hub>, request: Request) -> Result<Response, Hu
         asked.scopes
     };
     let permit = hub.admit(scopes)?;
+    hub.start_heartbeat();
     let sub = hub.subscribe(asked.from, permit.scopes());
 
     let mut pending = VecDeque::with_capacity(sub.backlog.len() + 2);
@@ -155,18 +154,10 @@ async fn events(State(hub): State<Hub>, request: Request) -> Result<Response, Hu
     }
     pending.extend(sub.backlog);
 
-    let heartbeat = {
-        let period = hub.heartbeat();
-        let mut interval = tokio::time::interval_at(Instant::now() + period, period);
-        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        interval
-    };
     let connection = Connection {
         pending,
         permit,
         rx: sub.rx,
-        heartbeat,
-        shutdown: hub.shutdown_signal(),
         closing: false,
         hub,
     };
@@ -197,9 +188,7 @@ struct Connection {
     pending: VecDeque<Bytes>,
     /// This stream's place in the limits, and the scopes it receives.
     permit: ConnectionPermit,
-    rx: broadcast::Receiver<Arc<Frame>>,
-    heartbeat: Interval,
-    shutdown: watch::Receiver<bool>,
+    rx: broadcast::Receiver<Signal>,
     /// Set once the stream must end after `pending` drains.
     closing: bool,
     hub: Hub,
@@ -210,26 +199,24 @@ impl Connection {
         if let Some(bytes) = self.pending.pop_front() {
             return Some((Ok(bytes), self));
         }
-        if self.closing || *self.shutdown.borrow() {
+        if self.closing || self.hub.is_shutting_down() {
             return None;
         }
         loop {
-            tokio::select! {
-                biased;
-                _ = self.shutdown.changed() => return None,
-                received = self.rx.recv() => return match received {
-                    Ok(frame) if !self.permit.scopes().contains(&frame.scope) => continue,
-                    Ok(frame) => Some((Ok(frame.bytes.clone()), self)),
+            let bytes = match self.rx.recv().await {
+                Ok(Signal::Event(frame)) if self.permit.scopes().contains(&frame.scope) => {
+                    frame.bytes.clone()
+                }
+                Ok(Signal::Event(_)) => continue,
+                Ok(Signal::Heartbeat) => Bytes::from_static(HEARTBEAT),
+                Ok(Signal::Shutdown) | Err(broadcast::error::RecvError::Closed) => return None,
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "SSE consumer lagged; sending reset and closing");
                     self.closing = true;
-                    let bytes = reset_frame(ResetReason::Lagged, self.hub.cursor());
-                    Some((Ok(bytes), self))
+                    reset_frame(ResetReason::Lagged, self.hub.cursor())
                 }
-                    Err(broadcast::error::RecvError::Closed) => None,
-                },
-                _ = self.heartbeat.tick() => return Some((Ok(Bytes::from_static(HEARTBEAT)), self)),
-            }
+            };
+            return Some((Ok(bytes), self));
         }
     }
 }

@@ -49,9 +49,16 @@ fn options() -> Options {
     while i < args.len() {
         let value = args.get(i + 1).cloned().unwrap_or_default();
         match args[i].as_str() {
-            "--connections" => o.connections = value.split(',').map(|v| v.trim().parse().expect("--connections N[,N]")).collect(),
+            "--connections" => {
+                o.connections = value
+                    .split(',')
+                    .map(|v| v.trim().parse().expect("--connections N[,N]"))
+                    .collect()
+            }
             "--events" => o.events = value.parse().expect("--events N"),
-            "--interval-ms" => o.interval = Duration::from_millis(value.parse().expect("--interval-ms N")),
+            "--interval-ms" => {
+                o.interval = Duration::from_millis(value.parse().expect("--interval-ms N"))
+            }
             "--burst" => o.burst = value.parse().expect("--burst N"),
             "--targets" => o.targets = value.split(',').map(str::to_owned).collect(),
             other => panic!("unknown option {other}; see the file's doc comment"),
@@ -89,8 +96,15 @@ fn record(frames: &[u8], stats: &Stats, saw_hello: &mut bool) {
     let mut i = 0;
     while let Some(pos) = frames[i..].windows(MARK.len()).position(|w| w == MARK) {
         let start = i + pos + MARK.len();
-        let end = start + frames[start..].iter().take_while(|b| b.is_ascii_digit()).count();
-        if let Some(k) = std::str::from_utf8(&frames[start..end]).ok().and_then(|s| s.parse::<usize>().ok()) {
+        let end = start
+            + frames[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+        if let Some(k) = std::str::from_utf8(&frames[start..end])
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+        {
             if k < stats.received.len() {
                 stats.received[k].fetch_add(1, Ordering::SeqCst);
                 stats.last_ns[k].fetch_max(now, Ordering::SeqCst);
@@ -109,7 +123,8 @@ async fn subscriber(addr: SocketAddr, stats: Arc<Stats>, permits: Arc<Semaphore>
             return;
         }
     };
-    let request = format!("GET {EVENTS_PATH} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    let request =
+        format!("GET {EVENTS_PATH} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
     if socket.write_all(request.as_bytes()).await.is_err() {
         stats.failures.fetch_add(1, Ordering::SeqCst);
         return;
@@ -157,14 +172,24 @@ impl Publisher {
             self.addr,
             body.len()
         );
-        self.reader.get_mut().write_all(request.as_bytes()).await.expect("publish request");
+        self.reader
+            .get_mut()
+            .write_all(request.as_bytes())
+            .await
+            .expect("publish request");
         let mut status = String::new();
-        self.reader.read_line(&mut status).await.expect("publish status");
+        self.reader
+            .read_line(&mut status)
+            .await
+            .expect("publish status");
         assert!(status.contains(" 200 "), "publish failed: {status}");
         let mut length = 0usize;
         loop {
             let mut line = String::new();
-            self.reader.read_line(&mut line).await.expect("publish headers");
+            self.reader
+                .read_line(&mut line)
+                .await
+                .expect("publish headers");
             if line == "\r\n" {
                 break;
             }
@@ -173,14 +198,37 @@ impl Publisher {
             }
         }
         let mut body = vec![0u8; length];
-        self.reader.read_exact(&mut body).await.expect("publish body");
+        self.reader
+            .read_exact(&mut body)
+            .await
+            .expect("publish body");
     }
+}
+
+/// CPU time the process has used (user + system), from /proc/<pid>/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let ticks_per_s = 100.0; // USER_HZ on Linux
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some(Duration::from_secs_f64((utime + stime) / ticks_per_s))
+        })
+        .unwrap_or_default()
 }
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_owned)
+        })
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
@@ -212,7 +260,13 @@ async fn spawn_server(target: &str) -> (Child, SocketAddr) {
         .expect("server announces its address")
         .unwrap()
         .unwrap_or_default();
-    let addr = line.trim().rsplit("http://").next().unwrap().parse().unwrap_or_else(|_| panic!("bad line {line:?}"));
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("bad line {line:?}"));
     (child, addr)
 }
 
@@ -224,12 +278,21 @@ struct Outcome {
     max: Duration,
     lost: usize,
     burst_rate: f64,
+    cpu_per_event: Duration,
 }
 
-async fn wait_all(stats: &Stats, events: std::ops::Range<usize>, n: usize, limit: Duration) -> usize {
+async fn wait_all(
+    stats: &Stats,
+    events: std::ops::Range<usize>,
+    n: usize,
+    limit: Duration,
+) -> usize {
     let deadline = Instant::now() + limit;
     loop {
-        let missing: usize = events.clone().map(|k| n.saturating_sub(stats.received[k].load(Ordering::SeqCst) as usize)).sum();
+        let missing: usize = events
+            .clone()
+            .map(|k| n.saturating_sub(stats.received[k].load(Ordering::SeqCst) as usize))
+            .sum();
         if missing == 0 || Instant::now() > deadline {
             return missing;
         }
@@ -252,32 +315,50 @@ async fn scenario(target: &str, n: usize, o: &Options) -> Outcome {
         last_ns: (0..total).map(|_| AtomicU64::new(0)).collect(),
     });
     let permits = Arc::new(Semaphore::new(256));
-    let tasks: Vec<_> = (0..n).map(|_| tokio::spawn(subscriber(addr, stats.clone(), permits.clone()))).collect();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| tokio::spawn(subscriber(addr, stats.clone(), permits.clone())))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(180);
-    while stats.hellos.load(Ordering::SeqCst) + stats.failures.load(Ordering::SeqCst) < n && Instant::now() < deadline {
+    while stats.hellos.load(Ordering::SeqCst) + stats.failures.load(Ordering::SeqCst) < n
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let connected = stats.hellos.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = rss_kib(pid);
-    let rss_per_conn = (rss_after.saturating_sub(rss_before) as f64 * 1024.0) / connected.max(1) as f64;
+    let rss_per_conn =
+        (rss_after.saturating_sub(rss_before) as f64 * 1024.0) / connected.max(1) as f64;
 
     // Paced: one event every interval; latency = publish start to the last subscriber's receipt.
     let mut publisher = Publisher::connect(addr).await;
     let mut published_ns = vec![0u64; total];
     let mut ticker = tokio::time::interval(o.interval);
+    let cpu_before = cpu_time(pid);
     for k in 0..o.events {
         ticker.tick().await;
         published_ns[k] = stats.now_ns();
         publisher.publish(k).await;
     }
     let lost_paced = wait_all(&stats, 0..o.events, connected, Duration::from_secs(60)).await;
+    let cpu_per_event = cpu_time(pid).saturating_sub(cpu_before) / o.events.max(1) as u32;
     let mut latencies: Vec<Duration> = (0..o.events)
         .filter(|&k| stats.received[k].load(Ordering::SeqCst) as usize == connected)
-        .map(|k| Duration::from_nanos(stats.last_ns[k].load(Ordering::SeqCst).saturating_sub(published_ns[k])))
+        .map(|k| {
+            Duration::from_nanos(
+                stats.last_ns[k]
+                    .load(Ordering::SeqCst)
+                    .saturating_sub(published_ns[k]),
+            )
+        })
         .collect();
     latencies.sort();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
 
     // Burst: back to back; delivered events per second until the last subscriber has the last.
     let burst_start = stats.now_ns();
@@ -285,9 +366,15 @@ async fn scenario(target: &str, n: usize, o: &Options) -> Outcome {
         publisher.publish(k).await;
     }
     let lost_burst = wait_all(&stats, o.events..total, connected, Duration::from_secs(120)).await;
-    let burst_end = (o.events..total).map(|k| stats.last_ns[k].load(Ordering::SeqCst)).max().unwrap_or(burst_start);
-    let delivered: u64 = (o.events..total).map(|k| stats.received[k].load(Ordering::SeqCst) as u64).sum();
-    let burst_rate = delivered as f64 / ((burst_end.saturating_sub(burst_start)) as f64 / 1e9).max(1e-9);
+    let burst_end = (o.events..total)
+        .map(|k| stats.last_ns[k].load(Ordering::SeqCst))
+        .max()
+        .unwrap_or(burst_start);
+    let delivered: u64 = (o.events..total)
+        .map(|k| stats.received[k].load(Ordering::SeqCst) as u64)
+        .sum();
+    let burst_rate =
+        delivered as f64 / ((burst_end.saturating_sub(burst_start)) as f64 / 1e9).max(1e-9);
 
     for task in tasks {
         task.abort();
@@ -301,6 +388,7 @@ async fn scenario(target: &str, n: usize, o: &Options) -> Outcome {
         max: latencies.last().copied().unwrap_or_default(),
         lost: lost_paced + lost_burst,
         burst_rate,
+        cpu_per_event,
     }
 }
 
@@ -312,22 +400,26 @@ fn ms(d: Duration) -> String {
 async fn main() {
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
     let o = options();
-    println!("fd limit {limit}; {} paced events every {:?}, then a burst of {}", o.events, o.interval, o.burst);
     println!(
-        "| server | subscribers | connected | RSS / idle connection | fan-out p50 | p99 | max | burst delivered/s | lost |"
+        "fd limit {limit}; {} paced events every {:?}, then a burst of {}",
+        o.events, o.interval, o.burst
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| server | subscribers | connected | RSS / idle connection | fan-out p50 | p99 | max | server CPU / paced event | burst delivered/s | lost |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &n in &o.connections {
         let mut results = Vec::new();
         for target in &o.targets {
             let r = scenario(target, n, &o).await;
             println!(
-                "| {target} | {n} | {} | {:.0} B | {} | {} | {} | {:.0} | {} |",
+                "| {target} | {n} | {} | {:.0} B | {} | {} | {} | {} | {:.0} | {} |",
                 r.connected,
                 r.rss_per_conn,
                 ms(r.p50),
                 ms(r.p99),
                 ms(r.max),
+                ms(r.cpu_per_event),
                 r.burst_rate,
                 r.lost
             );
@@ -335,11 +427,12 @@ async fn main() {
         }
         if let [(a, ra), (b, rb)] = &results[..] {
             println!(
-                "| {b} / {a} | {n} | | {:.1}x | {:.1}x | {:.1}x | {:.1}x | {:.2}x | |",
+                "| {b} / {a} | {n} | | {:.1}x | {:.1}x | {:.1}x | {:.1}x | {:.1}x | {:.2}x | |",
                 rb.rss_per_conn / ra.rss_per_conn.max(1.0),
                 rb.p50.as_secs_f64() / ra.p50.as_secs_f64().max(1e-9),
                 rb.p99.as_secs_f64() / ra.p99.as_secs_f64().max(1e-9),
                 rb.max.as_secs_f64() / ra.max.as_secs_f64().max(1e-9),
+                rb.cpu_per_event.as_secs_f64() / ra.cpu_per_event.as_secs_f64().max(1e-9),
                 rb.burst_rate / ra.burst_rate.max(1e-9),
             );
         }
