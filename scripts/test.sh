@@ -14,6 +14,10 @@ cargo test -p leptos_query_tags --features ssr
 step "library: builds for the browser (hydrate, wasm32)"
 cargo check -p leptos_query_tags --features hydrate --target wasm32-unknown-unknown
 
+step "benchmark harnesses compile (they are run separately: docs/benchmarks.md)"
+cargo check -p sse_bench --bins
+cargo check -p leptos_query_tags --benches
+
 step "demo: unit tests (ssr)"
 cargo test -p query_tags_demo --features ssr --lib
 
