@@ -53,17 +53,9 @@ pub struct SseClient {
 
 impl SseClient {
     pub async fn connect(url: &str, last_event_id: Option<&str>) -> SseClient {
-        let mut request = reqwest::Client::new().get(url);
-        if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id);
-        }
-        let response = request.send().await.expect("GET the stream");
-        SseClient {
-            status: response.status(),
-            headers: response.headers().clone(),
-            stream: response.bytes_stream().boxed(),
-            buffer: String::new(),
-            comments: 0,
+        match last_event_id {
+            Some(id) => Self::connect_with(url, &[("last-event-id", id)]).await,
+            None => Self::connect_with(url, &[]).await,
         }
     }
 
