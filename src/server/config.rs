@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Settings of the demo server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// `[server]`
@@ -70,16 +70,6 @@ impl Default for QueryTagsSection {
             heartbeat_secs: 15,
             replay_capacity: 1024,
             queue_capacity: 256,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerSection::default(),
-            database: DatabaseSection::default(),
-            query_tags: QueryTagsSection::default(),
         }
     }
 }

@@ -11,6 +11,9 @@ use axum::response::Response;
 use axum::Router;
 use std::sync::{Arc, Mutex};
 
+/// Invalidations a request made, each with its scope, in call order.
+type Batches = Vec<(Scope, Vec<TagPattern>)>;
+
 /// Placed in every request's extensions by [`Hub::mount`]; leptos_axum hands the request parts to
 /// server functions and to SSR as Leptos context, which is how `invalidate_tags` finds it.
 #[derive(Clone, Debug)]
@@ -18,11 +21,11 @@ struct RequestInvalidations {
     hub: Hub,
     /// `None` once the response has left: later calls (from a streaming SSR render) publish at
     /// once.
-    pending: Arc<Mutex<Option<Vec<(Scope, Vec<TagPattern>)>>>>,
+    pending: Arc<Mutex<Option<Batches>>>,
 }
 
 impl RequestInvalidations {
-    fn take(&self) -> Option<Vec<(Scope, Vec<TagPattern>)>> {
+    fn take(&self) -> Option<Batches> {
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -31,8 +34,8 @@ impl RequestInvalidations {
 }
 
 /// One event per scope, in the order the scopes were first used, patterns in call order.
-fn group_by_scope(batches: Vec<(Scope, Vec<TagPattern>)>) -> Vec<(Scope, Vec<TagPattern>)> {
-    let mut grouped: Vec<(Scope, Vec<TagPattern>)> = Vec::new();
+fn group_by_scope(batches: Batches) -> Batches {
+    let mut grouped: Batches = Vec::new();
     for (scope, tags) in batches {
         match grouped.iter_mut().find(|(s, _)| *s == scope) {
             Some((_, all)) => all.extend(tags),

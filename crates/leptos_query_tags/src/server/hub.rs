@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
+type ResolveFn = dyn Fn(&Parts) -> BoxFuture<'static, Vec<Scope>> + Send + Sync;
+
 /// Decides, from a stream request, the scopes that connection may receive.
 #[derive(Clone)]
-pub(crate) struct ScopeResolver(
-    Arc<dyn Fn(&Parts) -> BoxFuture<'static, Vec<Scope>> + Send + Sync>,
-);
+pub(crate) struct ScopeResolver(Arc<ResolveFn>);
 
 impl fmt::Debug for ScopeResolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -463,38 +463,32 @@ impl Hub {
             epoch: self.inner.epoch,
             seq: log.last_seq,
         };
-        let Some(from) = from else {
-            return Subscription {
-                rx,
-                backlog: Vec::new(),
-                start: head,
-                reset: None,
-            };
-        };
-        let reset = |reason| Subscription {
-            rx: self.inner.tx.subscribe(),
-            backlog: Vec::new(),
-            start: head,
-            reset: Some(reason),
-        };
-        if from.epoch != head.epoch || from.seq > head.seq {
-            return reset(ResetReason::UnknownEpoch);
-        }
         let oldest_kept = log.ring.front().map_or(head.seq + 1, |f| f.id.seq);
-        if from.seq + 1 < oldest_kept {
-            return reset(ResetReason::CursorTooOld);
-        }
-        let backlog = log
-            .ring
-            .iter()
-            .filter(|f| f.id.seq > from.seq && scopes.contains(&f.scope))
-            .map(|f| f.bytes.clone())
-            .collect();
+        let reset = match from {
+            None => None,
+            Some(from) if from.epoch != head.epoch || from.seq > head.seq => {
+                Some(ResetReason::UnknownEpoch)
+            }
+            Some(from) if from.seq + 1 < oldest_kept => Some(ResetReason::CursorTooOld),
+            Some(_) => None,
+        };
+        let (start, backlog) = match from {
+            Some(from) if reset.is_none() => {
+                let backlog = log
+                    .ring
+                    .iter()
+                    .filter(|f| f.id.seq > from.seq && scopes.contains(&f.scope))
+                    .map(|f| f.bytes.clone())
+                    .collect();
+                (from, backlog)
+            }
+            _ => (head, Vec::new()),
+        };
         Subscription {
             rx,
             backlog,
-            start: from,
-            reset: None,
+            start,
+            reset,
         }
     }
 

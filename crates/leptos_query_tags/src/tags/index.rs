@@ -277,7 +277,7 @@ mod tests {
         assert_eq!(index.matches(&p(&["a", "c"])), Vec::<u32>::new());
         index.remove(&2);
         assert!(
-            index.root.children.get(&Segment::from("a")).is_none(),
+            !index.root.children.contains_key(&Segment::from("a")),
             "empty branches are pruned"
         );
         assert_eq!(sorted(index.matches(&TagPattern::everything())), vec![1]);

@@ -335,9 +335,9 @@ async fn scenario(target: &str, n: usize, o: &Options) -> Outcome {
     let mut published_ns = vec![0u64; total];
     let mut ticker = tokio::time::interval(o.interval);
     let cpu_before = cpu_time(pid);
-    for k in 0..o.events {
+    for (k, published) in published_ns.iter_mut().enumerate().take(o.events) {
         ticker.tick().await;
-        published_ns[k] = stats.now_ns();
+        *published = stats.now_ns();
         publisher.publish(k).await;
     }
     let lost_paced = wait_all(&stats, 0..o.events, connected, Duration::from_secs(60)).await;
