@@ -33,13 +33,20 @@ async fn settle() {
     tokio::time::sleep(Duration::from_millis(20)).await;
 }
 
-#[tokio::test]
-async fn invalidation_refetches_exactly_the_matching_queries() {
+/// A reactive owner on the tokio executor with a client in its context.
+fn with_client() -> (Owner, QueryTagsClient) {
     let _ = any_spawner::Executor::init_tokio();
     let owner = Owner::new();
     owner.set();
     let client = QueryTagsClient::new("/api/query-tags");
     provide_context(client.clone());
+    (owner, client)
+}
+
+#[tokio::test]
+async fn invalidation_refetches_exactly_the_matching_queries() {
+    // Kept alive to the end: dropping the owner would dispose the resources.
+    let (_owner, client) = with_client();
 
     let (todo_fetches, list_fetches, note_fetches) = (
         Arc::new(AtomicUsize::new(0)),
@@ -95,11 +102,7 @@ async fn invalidation_refetches_exactly_the_matching_queries() {
 
 #[tokio::test]
 async fn a_disposed_query_leaves_the_index() {
-    let _ = any_spawner::Executor::init_tokio();
-    let owner = Owner::new();
-    owner.set();
-    let client = QueryTagsClient::new("/api/query-tags");
-    provide_context(client.clone());
+    let (owner, client) = with_client();
 
     let child = owner.child();
     let fetches = Arc::new(AtomicUsize::new(0));

@@ -10,7 +10,7 @@ use leptos_query_tags::protocol::{Hello, Invalidation, Reset, ResetReason};
 use leptos_query_tags::server::{invalidate_tags, Hub};
 use leptos_query_tags::tags::TagPattern;
 use std::time::Duration;
-use support::{SseClient, TestServer};
+use support::{SseClient, TestServer, EVENTS};
 
 leptos_query_tags::tag_tree! {
     mod app_tags {
@@ -39,8 +39,6 @@ fn app(hub: &Hub) -> Router {
     let router = Router::new().route("/api/{*fn_name}", post(leptos_axum::handle_server_fns));
     hub.mount(router)
 }
-
-const EVENTS: &str = "/api/query-tags/events";
 
 async fn call(server: &TestServer, path: &str, body: &str) -> reqwest::Response {
     reqwest::Client::new()
