@@ -2,7 +2,7 @@
 //! dispatch of events into the [`QueryTagsClient`].
 
 use crate::protocol::{event, Cursor, Hello, Invalidation, Reset, CURSOR_PARAM, EVENTS_PATH};
-use crate::query::{ConnectionState, QueryTagsClient};
+use crate::query::{ConnectionState, QueryClient, QueryTagsClient};
 use futures::StreamExt;
 use gloo_net::eventsource::futures::EventSource;
 use gloo_timers::future::TimeoutFuture;
@@ -16,6 +16,22 @@ pub(crate) fn connect(client: QueryTagsClient, initial: Option<Cursor>) {
         let _ = task.await;
     });
     leptos::prelude::on_cleanup(move || handle.abort());
+}
+
+/// Refetches stale queries in use when the window regains focus or the browser comes back
+/// online, for as long as the calling owner lives.
+pub(crate) fn watch_window(queries: QueryClient) {
+    let on_focus = queries.clone();
+    let focus = leptos::prelude::window_event_listener(leptos::ev::focus, move |_| {
+        on_focus.window_focused();
+    });
+    let online = leptos::prelude::window_event_listener(leptos::ev::online, move |_| {
+        queries.reconnected();
+    });
+    leptos::prelude::on_cleanup(move || {
+        focus.remove();
+        online.remove();
+    });
 }
 
 fn events_url(base_path: &str, cursor: Option<Cursor>) -> String {

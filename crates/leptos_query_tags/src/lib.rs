@@ -8,8 +8,8 @@
 //! |---|---|---|
 //! | [`tags`] | everywhere | [`Tag`](tags::Tag), [`TagPattern`](tags::TagPattern), [`tag_tree!`], the [`TagIndex`](tags::TagIndex) |
 //! | [`protocol`] | everywhere | wire types: event names, ids, payloads |
-//! | [`cache`] | everywhere | the registry of live queries and their tags |
-//! | [`query`] | everywhere | [`QueryTagsProvider`](query::QueryTagsProvider), [`use_tagged_resource`](query::use_tagged_resource) |
+//! | [`cache`] | everywhere | the query cache: dedup, freshness, invalidation by tag, gc |
+//! | [`query`] | everywhere | [`use_query`](query::use_query), [`use_mutation`](query::use_mutation), [`QueryClient`](query::QueryClient), [`QueryTagsProvider`](query::QueryTagsProvider) |
 //! | `client` | browser (`hydrate`, `csr`) | the event stream: reconnect, resume, dispatch |
 //! | `server` | server (`ssr`) | the hub: SSE endpoint, replay, `invalidate_tags` |
 //!
@@ -46,7 +46,9 @@ pub mod server;
 /// The names most applications need.
 pub mod prelude {
     pub use crate::query::{
-        use_query_tags, use_tagged_resource, ConnectionState, QueryTagsClient, QueryTagsProvider,
+        use_mutation, use_query, use_query_client, use_query_tags, use_query_when,
+        ConnectionState, Mutation, MutationOptions, Query, QueryClient, QueryResult,
+        QueryTagsClient, QueryTagsProvider,
     };
     #[cfg(feature = "ssr")]
     pub use crate::server::{invalidate_tags, Hub};

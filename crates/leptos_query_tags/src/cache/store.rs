@@ -1,0 +1,825 @@
+//! The cache proper: entries keyed by [`QueryKey`], their fetches, freshness and observers.
+//!
+//! Values are stored type-erased (`Arc<dyn Any>`); the typed face is
+//! [`QueryClient`](crate::query::QueryClient). Everything here is plain Rust with no reactive
+//! dependency: observers are callbacks, time comes from a [`Clock`].
+
+use super::clock::Clock;
+use crate::tags::{Tag, TagIndex, TagPattern};
+use futures::channel::oneshot;
+use futures::future::{AbortHandle, Abortable, BoxFuture, Shared};
+use futures::FutureExt;
+use serde::Serialize;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// A cached value or error, type-erased.
+pub(crate) type Value = Arc<dyn Any + Send + Sync>;
+/// Runs one fetch attempt.
+pub(crate) type FetchFn = Arc<dyn Fn() -> BoxFuture<'static, Result<Value, Value>> + Send + Sync>;
+/// Tags derived from a fetched value.
+pub(crate) type ResultTagsFn = Arc<dyn Fn(&Value) -> Vec<Tag> + Send + Sync>;
+/// Told about changes to an entry it observes.
+pub(crate) type Listener = Arc<dyn Fn(Notice) + Send + Sync>;
+
+/// Identifies one cached query: the query's name and its key, serialized to JSON.
+///
+/// Two uses of the same query name with equal keys share one entry, one fetch and one value.
+///
+/// ```
+/// use leptos_query_tags::cache::QueryKey;
+///
+/// let a = QueryKey::new::<String>("todo", &(7, "full"));
+/// assert_eq!(a, QueryKey::new::<String>("todo", &(7, "full")));
+/// assert_ne!(a, QueryKey::new::<String>("todo", &(8, "full")));
+/// assert_ne!(a, QueryKey::new::<u32>("todo", &(7, "full")));
+/// assert_eq!(a.to_string(), r#"todo[7,"full"]"#);
+/// ```
+/// The types of the query are part of its identity, so two queries that happen to share a name
+/// but not their types never read each other's values.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct QueryKey {
+    name: Arc<str>,
+    key: Arc<str>,
+    types: TypeId,
+}
+
+impl QueryKey {
+    /// The key of `name` at `key`, for values of type `V`. A key that does not serialize (a map
+    /// with non-string keys, say) is a programming error: it is reported through `tracing` and
+    /// all such keys of that query share one entry.
+    pub fn new<V: 'static>(name: &str, key: &impl Serialize) -> Self {
+        let key = serde_json::to_string(key).unwrap_or_else(|error| {
+            tracing::error!(query = name, %error, "leptos_query_tags: a query key does not serialize");
+            "\"<unserializable key>\"".to_owned()
+        });
+        QueryKey {
+            name: name.into(),
+            key: key.into(),
+            types: TypeId::of::<V>(),
+        }
+    }
+
+    /// The query's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The key, as JSON.
+    pub fn key_json(&self) -> &str {
+        &self.key
+    }
+}
+
+impl fmt::Display for QueryKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.name, self.key)
+    }
+}
+
+impl fmt::Debug for QueryKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "QueryKey({self})")
+    }
+}
+
+/// Settings of a cached query. Defaults follow TanStack Query where it is right for Leptos.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheOptions {
+    /// How long fetched data counts as fresh: a fresh query is served from the cache without a
+    /// fetch. Default 0 (always refetch on mount; tags keep data live in between).
+    pub stale_time: Duration,
+    /// How long an entry no component uses stays cached. Default 5 minutes.
+    pub gc_time: Duration,
+    /// Retries after a failed fetch, with exponential backoff (1 s, 2 s, 4 s … at most 30 s).
+    /// Default 3 in the browser, 0 on the server (a server render should fail fast).
+    pub retry: u32,
+    /// Refetch stale active queries when the window regains focus. Default true.
+    pub refetch_on_window_focus: bool,
+    /// Refetch stale active queries when the browser comes back online. Default true.
+    pub refetch_on_reconnect: bool,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        CacheOptions {
+            stale_time: Duration::ZERO,
+            gc_time: Duration::from_secs(5 * 60),
+            retry: if cfg!(any(feature = "hydrate", feature = "csr")) {
+                3
+            } else {
+                0
+            },
+            refetch_on_window_focus: true,
+            refetch_on_reconnect: true,
+        }
+    }
+}
+
+/// The delay before retry number `attempt` (1-based): 1 s doubling, capped at 30 s.
+pub fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_millis((1000u64 << attempt.saturating_sub(1).min(5)).min(30_000))
+}
+
+/// A snapshot of one entry's state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueryStatus {
+    /// Data is cached (possibly stale).
+    pub has_data: bool,
+    /// A fetch is in flight.
+    pub is_fetching: bool,
+    /// The data is stale: invalidated, older than the stale time, or absent.
+    pub is_stale: bool,
+    /// An invalidation arrived that no completed fetch has answered yet.
+    pub is_invalidated: bool,
+    /// The last fetch failed (after its retries).
+    pub has_error: bool,
+    /// Failed fetches since the last success.
+    pub failure_count: u32,
+    /// Mutations running that declared they affect this query.
+    pub pending_mutations: u32,
+    /// Components using the query.
+    pub observers: usize,
+    /// When the data was last written ([`Clock::now`]).
+    pub updated_at: Option<Duration>,
+}
+
+/// What an observer is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Notice {
+    /// Fetch again: the entry was invalidated, or went stale and the window regained focus.
+    /// Many notices in one tick coalesce into one run (the reactive layer batches them).
+    Refetch,
+    /// New data was written (a fetch landed, `set_query_data`, an optimistic write or its
+    /// rollback): show it, without fetching.
+    Data,
+    /// The window regained focus or the browser came back online and the data is stale by
+    /// time: fetch again if it still is when the run starts.
+    Stale,
+    /// Only the status changed (fetching, pending mutations).
+    Status,
+}
+
+/// How a wait on a fetch ended.
+#[derive(Clone)]
+pub(crate) enum Outcome {
+    Data(Value),
+    Failed(Value),
+    /// A newer fetch replaced this one (an invalidation arrived while it was in flight).
+    Superseded,
+    /// [`QueryCache::cancel`] or a write of the data stopped it.
+    Cancelled,
+}
+
+/// How to fetch one entry, with the tags and settings that come with it.
+#[derive(Clone)]
+pub(crate) struct FetchSpec {
+    pub(crate) fetch: FetchFn,
+    pub(crate) tags: Vec<Tag>,
+    pub(crate) result_tags: Option<ResultTagsFn>,
+    pub(crate) options: CacheOptions,
+}
+
+struct InFlight {
+    seq: u64,
+    /// The entry's invalidation version when the fetch started.
+    version: u64,
+    result_tags: Option<ResultTagsFn>,
+    done: Option<oneshot::Sender<Outcome>>,
+    waiters: Shared<BoxFuture<'static, Outcome>>,
+    abort: AbortHandle,
+}
+
+impl InFlight {
+    fn end(mut self, outcome: Outcome) {
+        self.abort.abort();
+        if let Some(done) = self.done.take() {
+            let _ = done.send(outcome);
+        }
+    }
+}
+
+struct Entry {
+    id: u64,
+    data: Option<Value>,
+    data_at: Option<Duration>,
+    error: Option<Value>,
+    failure_count: u32,
+    invalidated: bool,
+    version: u64,
+    fetch: Option<InFlight>,
+    observers: HashMap<u64, Listener>,
+    unused_since: Option<Duration>,
+    options: CacheOptions,
+    static_tags: Vec<Tag>,
+    result_tags: Vec<Tag>,
+    pending_mutations: u32,
+    /// How its observers fetch it, for refetches the cache starts by itself.
+    spec: Option<FetchSpec>,
+}
+
+impl Entry {
+    fn new(id: u64, options: CacheOptions, now: Duration) -> Self {
+        Entry {
+            id,
+            data: None,
+            data_at: None,
+            error: None,
+            failure_count: 0,
+            invalidated: false,
+            version: 0,
+            fetch: None,
+            observers: HashMap::new(),
+            unused_since: Some(now),
+            options,
+            static_tags: Vec::new(),
+            result_tags: Vec::new(),
+            pending_mutations: 0,
+            spec: None,
+        }
+    }
+
+    fn is_stale(&self, now: Duration) -> bool {
+        match self.data_at {
+            _ if self.invalidated => true,
+            Some(at) if self.data.is_some() => now.saturating_sub(at) >= self.options.stale_time,
+            _ => true,
+        }
+    }
+
+    fn status(&self, now: Duration) -> QueryStatus {
+        QueryStatus {
+            has_data: self.data.is_some(),
+            is_fetching: self.fetch.is_some(),
+            is_stale: self.is_stale(now),
+            is_invalidated: self.invalidated,
+            has_error: self.error.is_some(),
+            failure_count: self.failure_count,
+            pending_mutations: self.pending_mutations,
+            observers: self.observers.len(),
+            updated_at: self.data_at,
+        }
+    }
+
+    fn listeners(&self) -> Vec<Listener> {
+        self.observers.values().cloned().collect()
+    }
+
+    fn all_tags(&self) -> Vec<Tag> {
+        self.static_tags
+            .iter()
+            .chain(&self.result_tags)
+            .cloned()
+            .collect()
+    }
+}
+
+struct State {
+    entries: HashMap<QueryKey, Entry>,
+    keys: HashMap<u64, QueryKey>,
+    index: TagIndex<u64>,
+    next_id: u64,
+    /// Invalidated entries in use, refetched together on the next tick.
+    to_refetch: Vec<QueryKey>,
+}
+
+impl State {
+    fn entry(&mut self, key: &QueryKey, options: CacheOptions, now: Duration) -> &mut Entry {
+        if !self.entries.contains_key(key) {
+            self.next_id += 1;
+            let id = self.next_id;
+            self.keys.insert(id, key.clone());
+            self.entries
+                .insert(key.clone(), Entry::new(id, options, now));
+        }
+        self.entries.get_mut(key).expect("inserted above")
+    }
+
+    fn reindex(&mut self, key: &QueryKey) {
+        if let Some(entry) = self.entries.get(key) {
+            let (id, tags) = (entry.id, entry.all_tags());
+            self.index.insert(id, tags);
+        }
+    }
+
+    fn matching(&self, patterns: &[TagPattern]) -> Vec<QueryKey> {
+        let mut ids = self.index.matches_any(patterns);
+        ids.sort_unstable();
+        ids.iter().filter_map(|id| self.keys.get(id).cloned()).collect()
+    }
+}
+
+/// The type-erased query cache. Cheap to clone; clones share the cache.
+#[derive(Clone)]
+pub struct QueryCache {
+    shared: Arc<CacheShared>,
+}
+
+struct CacheShared {
+    state: Mutex<State>,
+    clock: Arc<dyn Clock>,
+    seq: AtomicU64,
+    observer_ids: AtomicU64,
+}
+
+impl fmt::Debug for QueryCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueryCache")
+            .field("entries", &self.len())
+            .finish()
+    }
+}
+
+/// Call listeners after the lock is released: they write signals, whose effects may come back.
+fn tell(listeners: Vec<Listener>, notice: Notice) {
+    for listener in listeners {
+        listener(notice);
+    }
+}
+
+impl QueryCache {
+    /// An empty cache on `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        QueryCache {
+            shared: Arc::new(CacheShared {
+                state: Mutex::new(State {
+                    entries: HashMap::new(),
+                    keys: HashMap::new(),
+                    index: TagIndex::new(),
+                    next_id: 0,
+                    to_refetch: Vec::new(),
+                }),
+                clock,
+                seq: AtomicU64::new(0),
+                observer_ids: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cache's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+
+    fn now(&self) -> Duration {
+        self.shared.clock.now()
+    }
+
+    /// Number of cached entries.
+    pub fn len(&self) -> usize {
+        self.state().entries.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every cached key, in display order.
+    pub fn keys(&self) -> Vec<QueryKey> {
+        let mut keys: Vec<_> = self.state().entries.keys().cloned().collect();
+        keys.sort_by_cached_key(QueryKey::to_string);
+        keys
+    }
+
+    /// The state of one entry.
+    pub fn status(&self, key: &QueryKey) -> Option<QueryStatus> {
+        let now = self.now();
+        self.state().entries.get(key).map(|e| e.status(now))
+    }
+
+    /// The tags an entry carries (static and derived from its data).
+    pub fn tags_of(&self, key: &QueryKey) -> Vec<Tag> {
+        self.state()
+            .entries
+            .get(key)
+            .map(Entry::all_tags)
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn data(&self, key: &QueryKey) -> Option<Value> {
+        self.state().entries.get(key).and_then(|e| e.data.clone())
+    }
+
+    /// The cached data unless an invalidation is waiting for a refetch.
+    pub(crate) fn valid_data(&self, key: &QueryKey) -> Option<Value> {
+        self.state()
+            .entries
+            .get(key)
+            .filter(|e| !e.invalidated)
+            .and_then(|e| e.data.clone())
+    }
+
+    /// Starts a fetch for `key` unless one that began after the last invalidation is in flight;
+    /// returns what to wait on. Call with the lock held.
+    fn ensure_fetch(
+        &self,
+        state: &mut State,
+        key: &QueryKey,
+        spec: &FetchSpec,
+    ) -> (Shared<BoxFuture<'static, Outcome>>, Vec<Listener>) {
+        let now = self.now();
+        let entry = state.entry(key, spec.options, now);
+        entry.options = spec.options;
+        entry.spec = Some(spec.clone());
+        let retag = entry.static_tags != spec.tags;
+        entry.static_tags.clone_from(&spec.tags);
+        if let Some(fetch) = &entry.fetch {
+            if fetch.version == entry.version {
+                let waiters = fetch.waiters.clone();
+                if retag {
+                    state.reindex(key);
+                }
+                return (waiters, Vec::new());
+            }
+        }
+        // An invalidation arrived after the running fetch started: that fetch may carry data
+        // from before the change, so it must not settle the entry (TanStack Query #8530).
+        if let Some(old) = entry.fetch.take() {
+            old.end(Outcome::Superseded);
+        }
+        let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let (done, wait) = oneshot::channel();
+        let waiters = wait
+            .map(|outcome| outcome.unwrap_or(Outcome::Cancelled))
+            .boxed()
+            .shared();
+        let (abort, registration) = AbortHandle::new_pair();
+        entry.fetch = Some(InFlight {
+            seq,
+            version: entry.version,
+            result_tags: spec.result_tags.clone(),
+            done: Some(done),
+            waiters: waiters.clone(),
+            abort,
+        });
+        let listeners = entry.listeners();
+        state.reindex(key);
+
+        let attempts = Abortable::new(
+            retrying(spec.fetch.clone(), spec.options.retry, self.shared.clock.clone()),
+            registration,
+        );
+        let cache = self.clone();
+        let key = key.clone();
+        leptos::task::spawn(async move {
+            if let Ok(result) = attempts.await {
+                cache.complete(&key, seq, result);
+            }
+        });
+        (waiters, listeners)
+    }
+
+    fn complete(&self, key: &QueryKey, seq: u64, result: Result<Value, Value>) {
+        let now = self.now();
+        let (fetch, listeners, notice, outcome, unused) = {
+            let mut state = self.state();
+            let Some(entry) = state.entries.get_mut(key) else {
+                return;
+            };
+            if entry.fetch.as_ref().map(|f| f.seq) != Some(seq) {
+                return;
+            }
+            let fetch = entry.fetch.take().expect("checked above");
+            let outcome = match result {
+                Ok(value) => {
+                    // Data from before an invalidation is better than none, but stays stale.
+                    if fetch.version == entry.version {
+                        entry.invalidated = false;
+                    }
+                    entry.result_tags = fetch
+                        .result_tags
+                        .as_ref()
+                        .map(|tags| tags(&value))
+                        .unwrap_or_default();
+                    entry.data = Some(value.clone());
+                    entry.data_at = Some(now);
+                    entry.error = None;
+                    entry.failure_count = 0;
+                    Outcome::Data(value)
+                }
+                Err(error) => {
+                    entry.error = Some(error.clone());
+                    entry.failure_count += 1;
+                    Outcome::Failed(error)
+                }
+            };
+            let notice = match outcome {
+                Outcome::Data(_) => Notice::Data,
+                _ => Notice::Status,
+            };
+            let listeners = entry.listeners();
+            let unused = entry.observers.is_empty().then_some(entry.options.gc_time);
+            state.reindex(key);
+            (fetch, listeners, notice, outcome, unused)
+        };
+        fetch.end(outcome);
+        tell(listeners, notice);
+        if let Some(gc_time) = unused {
+            self.schedule_gc(gc_time);
+        }
+    }
+
+    /// Fresh cached data at once, else the result of the entry's current fetch (joined, or
+    /// started).
+    pub(crate) async fn read(&self, key: &QueryKey, spec: &FetchSpec) -> Outcome {
+        loop {
+            let (wait, listeners) = {
+                let now = self.now();
+                let mut state = self.state();
+                let entry = state.entry(key, spec.options, now);
+                match &entry.data {
+                    Some(data) if !entry.is_stale(now) => return Outcome::Data(data.clone()),
+                    _ => self.ensure_fetch(&mut state, key, spec),
+                }
+            };
+            tell(listeners, Notice::Status);
+            match wait.await {
+                // A fetch that started after the invalidation is in flight (or about to be).
+                Outcome::Superseded => continue,
+                // Cancelled: the data written meanwhile is the answer; with none, fetch again.
+                Outcome::Cancelled => match self.data(key) {
+                    Some(data) => return Outcome::Data(data),
+                    None => continue,
+                },
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Marks every entry a pattern matches as invalidated. Entries in use are told to run
+    /// again (once, however many patterns match them); unused ones refetch on their next use.
+    /// Returns how many entries matched.
+    pub fn invalidate(&self, patterns: &[TagPattern]) -> usize {
+        let keys = self.state().matching(patterns);
+        self.invalidate_keys(&keys)
+    }
+
+    /// Invalidates every entry.
+    pub fn invalidate_all(&self) -> usize {
+        let keys = self.keys();
+        self.invalidate_keys(&keys)
+    }
+
+    /// Invalidates the given entries; returns how many exist. Entries in use are refetched on
+    /// the next tick, all together: many invalidations in one tick make one fetch per entry,
+    /// and a fetch in flight that started before the invalidation is replaced.
+    pub fn invalidate_keys(&self, keys: &[QueryKey]) -> usize {
+        let mut listeners = Vec::new();
+        let mut count = 0;
+        let schedule = {
+            let mut state = self.state();
+            let was_idle = state.to_refetch.is_empty();
+            for key in keys {
+                if let Some(entry) = state.entries.get_mut(key) {
+                    count += 1;
+                    entry.invalidated = true;
+                    entry.version += 1;
+                    listeners.extend(entry.listeners());
+                    if !entry.observers.is_empty() && entry.spec.is_some() {
+                        state.to_refetch.push(key.clone());
+                    }
+                }
+            }
+            was_idle && !state.to_refetch.is_empty()
+        };
+        if schedule {
+            let cache = self.clone();
+            leptos::task::spawn(async move { cache.refetch_invalidated() });
+        }
+        tell(listeners, Notice::Refetch);
+        count
+    }
+
+    /// Starts the refetches that invalidations asked for (once per entry).
+    fn refetch_invalidated(&self) {
+        let mut listeners = Vec::new();
+        {
+            let mut state = self.state();
+            let mut keys = std::mem::take(&mut state.to_refetch);
+            keys.sort_by_cached_key(QueryKey::to_string);
+            keys.dedup();
+            for key in keys {
+                let Some(entry) = state.entries.get(&key) else {
+                    continue;
+                };
+                let current = entry
+                    .fetch
+                    .as_ref()
+                    .is_some_and(|f| f.version == entry.version);
+                if entry.observers.is_empty() || !entry.invalidated || current {
+                    continue;
+                }
+                if let Some(spec) = entry.spec.clone() {
+                    let (_, told) = self.ensure_fetch(&mut state, &key, &spec);
+                    listeners.extend(told);
+                }
+            }
+        }
+        tell(listeners, Notice::Status);
+    }
+
+    /// Writes an entry's data as fresh, creating the entry if needed. A fetch in flight is
+    /// cancelled: it started before this write and must not overwrite it.
+    pub(crate) fn set_data(&self, key: &QueryKey, value: Value, options: Option<CacheOptions>) {
+        let now = self.now();
+        let (fetch, listeners) = {
+            let mut state = self.state();
+            let entry = state.entry(key, options.unwrap_or_default(), now);
+            entry.data = Some(value);
+            entry.data_at = Some(now);
+            entry.error = None;
+            entry.invalidated = false;
+            (entry.fetch.take(), entry.listeners())
+        };
+        if let Some(fetch) = fetch {
+            fetch.end(Outcome::Cancelled);
+        }
+        tell(listeners, Notice::Data);
+    }
+
+    /// Puts `previous` back if the entry still holds `written`: an optimistic write is rolled
+    /// back only if nothing newer replaced it meanwhile. Returns whether it was.
+    pub(crate) fn restore(&self, key: &QueryKey, written: &Value, previous: Option<Value>) -> bool {
+        let listeners = {
+            let mut state = self.state();
+            let Some(entry) = state.entries.get_mut(key) else {
+                return false;
+            };
+            if !entry.data.as_ref().is_some_and(|d| Arc::ptr_eq(d, written)) {
+                return false;
+            }
+            entry.data = previous;
+            entry.listeners()
+        };
+        tell(listeners, Notice::Data);
+        true
+    }
+
+    /// Writes data that arrived with the server-rendered page, unless the entry already has
+    /// some. Observers are not told: they are showing exactly this value.
+    pub(crate) fn seed(&self, key: &QueryKey, value: Value, spec: &FetchSpec) -> bool {
+        let now = self.now();
+        let mut state = self.state();
+        let entry = state.entry(key, spec.options, now);
+        if entry.data.is_some() {
+            return false;
+        }
+        entry.data = Some(value.clone());
+        entry.data_at = Some(now);
+        entry.result_tags = spec
+            .result_tags
+            .as_ref()
+            .map(|tags| tags(&value))
+            .unwrap_or_default();
+        entry.static_tags.clone_from(&spec.tags);
+        state.reindex(key);
+        true
+    }
+
+    /// Stops the fetch in flight for `key`; the entry keeps its previous data. Returns whether
+    /// a fetch was running.
+    pub fn cancel(&self, key: &QueryKey) -> bool {
+        let (fetch, listeners) = {
+            let mut state = self.state();
+            match state.entries.get_mut(key) {
+                Some(entry) => (entry.fetch.take(), entry.listeners()),
+                None => return false,
+            }
+        };
+        let cancelled = fetch.is_some();
+        if let Some(fetch) = fetch {
+            fetch.end(Outcome::Cancelled);
+        }
+        tell(listeners, Notice::Status);
+        cancelled
+    }
+
+    /// Registers an observer (a component using the entry); returns its id.
+    pub(crate) fn add_observer(&self, key: &QueryKey, spec: &FetchSpec, listener: Listener) -> u64 {
+        let id = self.shared.observer_ids.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = self.now();
+        let mut state = self.state();
+        let entry = state.entry(key, spec.options, now);
+        entry.observers.insert(id, listener);
+        entry.unused_since = None;
+        entry.spec = Some(spec.clone());
+        if entry.static_tags != spec.tags {
+            entry.static_tags.clone_from(&spec.tags);
+            state.reindex(key);
+        }
+        id
+    }
+
+    /// Removes an observer; once an entry has none, it is collected after its gc time.
+    pub(crate) fn remove_observer(&self, key: &QueryKey, id: u64) {
+        let now = self.now();
+        let gc_time = {
+            let mut state = self.state();
+            let Some(entry) = state.entries.get_mut(key) else {
+                return;
+            };
+            if entry.observers.remove(&id).is_none() || !entry.observers.is_empty() {
+                return;
+            }
+            entry.unused_since = Some(now);
+            entry.options.gc_time
+        };
+        self.schedule_gc(gc_time);
+    }
+
+    fn schedule_gc(&self, gc_time: Duration) {
+        let cache = Arc::downgrade(&self.shared);
+        let sleep = self.shared.clock.sleep(gc_time);
+        leptos::task::spawn(async move {
+            sleep.await;
+            if let Some(shared) = cache.upgrade() {
+                QueryCache { shared }.collect_garbage();
+            }
+        });
+    }
+
+    /// Removes the entries no one has used for their gc time (and that no fetch or mutation
+    /// is busy with). Returns how many went.
+    pub fn collect_garbage(&self) -> usize {
+        let now = self.now();
+        let mut state = self.state();
+        let expired: Vec<QueryKey> = state
+            .entries
+            .iter()
+            .filter(|(_, e)| {
+                e.observers.is_empty()
+                    && e.fetch.is_none()
+                    && e.pending_mutations == 0
+                    && e.unused_since
+                        .is_some_and(|since| now.saturating_sub(since) >= e.options.gc_time)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &expired {
+            if let Some(entry) = state.entries.remove(key) {
+                state.keys.remove(&entry.id);
+                state.index.remove(&entry.id);
+            }
+        }
+        expired.len()
+    }
+
+    /// Tells the observers of every stale entry in use to run again, where `wants` allows it
+    /// (window focus, network reconnect). Returns how many were told.
+    pub(crate) fn rerun_stale(&self, wants: impl Fn(&CacheOptions) -> bool) -> usize {
+        let now = self.now();
+        let mut listeners = Vec::new();
+        let mut count = 0;
+        for entry in self.state().entries.values() {
+            if !entry.observers.is_empty() && wants(&entry.options) && entry.is_stale(now) {
+                count += 1;
+                listeners.extend(entry.listeners());
+            }
+        }
+        tell(listeners, Notice::Stale);
+        count
+    }
+
+    /// Adds `delta` to the pending-mutation count of every entry the patterns match.
+    pub(crate) fn mark_mutating(&self, patterns: &[TagPattern], delta: i32) -> usize {
+        let mut listeners = Vec::new();
+        let count;
+        {
+            let mut state = self.state();
+            let keys = state.matching(patterns);
+            count = keys.len();
+            for key in keys {
+                if let Some(entry) = state.entries.get_mut(&key) {
+                    entry.pending_mutations = entry.pending_mutations.saturating_add_signed(delta);
+                    listeners.extend(entry.listeners());
+                }
+            }
+        }
+        tell(listeners, Notice::Status);
+        count
+    }
+}
+
+/// One fetch with its retries.
+async fn retrying(fetch: FetchFn, retries: u32, clock: Arc<dyn Clock>) -> Result<Value, Value> {
+    let mut attempt = 0;
+    loop {
+        match fetch().await {
+            Ok(value) => return Ok(value),
+            Err(error) if attempt >= retries => return Err(error),
+            Err(_) => {
+                attempt += 1;
+                clock.sleep(retry_delay(attempt)).await;
+            }
+        }
+    }
+}

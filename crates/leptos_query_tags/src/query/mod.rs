@@ -1,0 +1,23 @@
+//! Queries in Leptos components: a cache shared by the page, kept live by tags.
+//!
+//! This layer is isomorphic: it renders on the server (queries resolve during SSR and their
+//! data streams to the browser) and hydrates in the browser, where the provider opens the
+//! event stream and each invalidation refetches the queries it matches.
+//!
+//! | item | job |
+//! |---|---|
+//! | [`Query`] | one kind of query: name, fetcher, tags, settings |
+//! | [`use_query`] / [`QueryResult`] | a query in a component, on a Leptos `Resource` |
+//! | [`use_mutation`] / [`MutationOptions`] | a change, optimistic update, pending state |
+//! | [`QueryClient`] | the cache: prefetch, get / set data, invalidate, cancel |
+//! | [`QueryTagsProvider`] | provides both clients and the live event stream |
+
+mod live;
+mod mutation;
+mod query_client;
+mod use_query;
+
+pub use live::{use_query_tags, ConnectionState, QueryTagsClient, QueryTagsProvider};
+pub use mutation::{mutation_on, use_mutation, Mutation, MutationOptions, Optimistic};
+pub use query_client::{use_query_client, Query, QueryClient};
+pub use use_query::{use_query, use_query_when, QueryResult};

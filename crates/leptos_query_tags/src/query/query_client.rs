@@ -1,0 +1,417 @@
+//! [`QueryClient`], the typed face of the cache, and [`Query`], the description of one kind of
+//! query (its name, fetcher, tags and settings).
+
+use crate::cache::{
+    CacheOptions, Clock, FetchSpec, ManualClock, Outcome, QueryCache, QueryKey, QueryStatus,
+    SystemClock, Value,
+};
+use crate::tags::{Tag, TagPattern};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use leptos::prelude::*;
+use serde::Serialize;
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Fetcher<K, T, E> = Arc<dyn Fn(K) -> BoxFuture<'static, Result<T, E>> + Send + Sync>;
+type KeyTags<K> = Arc<dyn Fn(&K) -> Vec<Tag> + Send + Sync>;
+type ResultTags<K, T> = Arc<dyn Fn(&K, &T) -> Vec<Tag> + Send + Sync>;
+
+/// One kind of query: a name, an async fetcher from a key to a `Result`, its tags and its
+/// cache settings. Build it once (a function or a `static LazyLock`) and use it everywhere:
+/// [`use_query`](super::use_query) in components, [`QueryClient`] methods elsewhere.
+///
+/// Equal keys of one query share one cache entry, so N components reading it make one request.
+///
+/// ```
+/// use leptos::prelude::*;
+/// use leptos_query_tags::prelude::*;
+/// use std::time::Duration;
+///
+/// tag_tree! { pub mod app_tags { todos { list; by_id(id: i64); } } }
+///
+/// # #[derive(Clone, serde::Serialize, serde::Deserialize)] pub struct Todo { id: i64 }
+/// # async fn get_todo(id: i64) -> Result<Todo, ServerFnError> { Ok(Todo { id }) }
+/// fn todo_query() -> Query<i64, Todo> {
+///     Query::new("todo", get_todo)
+///         .tags(|id| vec![app_tags::todos::by_id(*id)])
+///         .stale_time(Duration::from_secs(10))
+/// }
+/// ```
+pub struct Query<K, T, E = ServerFnError> {
+    name: Arc<str>,
+    fetcher: Fetcher<K, T, E>,
+    tags: Option<KeyTags<K>>,
+    result_tags: Option<ResultTags<K, T>>,
+    pub(crate) options: CacheOptions,
+    pub(crate) keep_previous: bool,
+}
+
+impl<K, T, E> Clone for Query<K, T, E> {
+    fn clone(&self) -> Self {
+        Query {
+            name: self.name.clone(),
+            fetcher: self.fetcher.clone(),
+            tags: self.tags.clone(),
+            result_tags: self.result_tags.clone(),
+            options: self.options,
+            keep_previous: self.keep_previous,
+        }
+    }
+}
+
+impl<K, T, E> fmt::Debug for Query<K, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Query")
+            .field("name", &self.name)
+            .field("options", &self.options)
+            .field("keep_previous", &self.keep_previous)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, T, E> Query<K, T, E>
+where
+    K: Serialize + Clone + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
+{
+    /// A query named `name` (unique per kind of data) that loads with `fetcher`, typically a
+    /// `#[server]` function.
+    pub fn new<Fut>(name: &str, fetcher: impl Fn(K) -> Fut + Send + Sync + 'static) -> Self
+    where
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        Query {
+            name: name.into(),
+            fetcher: Arc::new(move |key| fetcher(key).boxed()),
+            tags: None,
+            result_tags: None,
+            options: CacheOptions::default(),
+            keep_previous: false,
+        }
+    }
+
+    /// Tags computed from the key: an invalidation matching one of them refetches the query.
+    pub fn tags(mut self, tags: impl Fn(&K) -> Vec<Tag> + Send + Sync + 'static) -> Self {
+        self.tags = Some(Arc::new(tags));
+        self
+    }
+
+    /// Tags computed from the fetched data, added to the key's tags (a list query can carry the
+    /// tag of every item it shows).
+    pub fn tags_from_result(
+        mut self,
+        tags: impl Fn(&K, &T) -> Vec<Tag> + Send + Sync + 'static,
+    ) -> Self {
+        self.result_tags = Some(Arc::new(tags));
+        self
+    }
+
+    /// How long fetched data is served without a refetch (default 0).
+    pub fn stale_time(mut self, stale_time: Duration) -> Self {
+        self.options.stale_time = stale_time;
+        self
+    }
+
+    /// How long an unused entry stays cached (default 5 minutes).
+    pub fn gc_time(mut self, gc_time: Duration) -> Self {
+        self.options.gc_time = gc_time;
+        self
+    }
+
+    /// Retries after a failure, with exponential backoff (default 3 in the browser, 0 on the
+    /// server).
+    pub fn retry(mut self, retries: u32) -> Self {
+        self.options.retry = retries;
+        self
+    }
+
+    /// Whether a stale query in use refetches when the window regains focus (default true).
+    pub fn refetch_on_window_focus(mut self, refetch: bool) -> Self {
+        self.options.refetch_on_window_focus = refetch;
+        self
+    }
+
+    /// Whether a stale query in use refetches when the browser comes back online (default
+    /// true).
+    pub fn refetch_on_reconnect(mut self, refetch: bool) -> Self {
+        self.options.refetch_on_reconnect = refetch;
+        self
+    }
+
+    /// While a new key loads, keep showing the previous key's data (default false: `data()`
+    /// is `None` until the new key's data arrives).
+    pub fn keep_previous_data(mut self, keep: bool) -> Self {
+        self.keep_previous = keep;
+        self
+    }
+
+    /// The query's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The cache key of this query at `key`.
+    pub fn key(&self, key: &K) -> QueryKey {
+        QueryKey::new::<(K, T, E)>(&self.name, key)
+    }
+
+    /// The tags of this query at `key` (without those derived from results).
+    pub fn tags_for(&self, key: &K) -> Vec<Tag> {
+        self.tags.as_ref().map(|tags| tags(key)).unwrap_or_default()
+    }
+
+    pub(crate) fn spec(&self, key: &K) -> FetchSpec {
+        let fetcher = self.fetcher.clone();
+        let fetch_key = key.clone();
+        FetchSpec {
+            fetch: Arc::new(move || {
+                let attempt = fetcher(fetch_key.clone());
+                async move {
+                    attempt
+                        .await
+                        .map(|value| Arc::new(value) as Value)
+                        .map_err(|error| Arc::new(error) as Value)
+                }
+                .boxed()
+            }),
+            tags: self.tags_for(key),
+            result_tags: self.result_tags.clone().map(|tags| {
+                let key = key.clone();
+                Arc::new(move |value: &Value| {
+                    value
+                        .downcast_ref::<T>()
+                        .map(|value| tags(&key, value))
+                        .unwrap_or_default()
+                }) as crate::cache::ResultTagsFn
+            }),
+            options: self.options,
+        }
+    }
+}
+
+pub(crate) fn downcast<V: Clone + 'static>(value: &Value) -> V {
+    (value.as_ref() as &dyn Any)
+        .downcast_ref::<V>()
+        .cloned()
+        .expect("a QueryKey carries the value's type, so entries hold values of that type")
+}
+
+/// The typed result of a wait on the cache; `None` only if the fetch was cancelled and
+/// nothing is cached.
+pub(crate) fn typed<T: Clone + 'static, E: Clone + 'static>(
+    outcome: Outcome,
+) -> Option<Result<T, E>> {
+    match outcome {
+        Outcome::Data(value) => Some(Ok(downcast(&value))),
+        Outcome::Failed(error) => Some(Err(downcast(&error))),
+        Outcome::Superseded | Outcome::Cancelled => None,
+    }
+}
+
+/// The query cache of one app (one page load in the browser, one request on the server), in
+/// Leptos context. [`QueryTagsProvider`](super::QueryTagsProvider) provides one; cloning is
+/// cheap and clones share the cache.
+///
+/// Use it outside components: prefetch, read and write cached data, invalidate.
+///
+/// ```
+/// use leptos_query_tags::prelude::*;
+///
+/// # async fn demo() {
+/// let count = Query::new("count", |step: u32| async move { Ok::<_, ServerFnError>(step * 10) });
+/// let client = QueryClient::new();
+/// # let _ = any_spawner::Executor::init_futures_executor();
+/// assert_eq!(client.fetch_query(&count, 2).await, Ok(20));
+/// client.set_query_data(&count, &2, 21);
+/// assert_eq!(client.get_query_data(&count, &2), Some(21));
+/// # }
+/// # futures::executor::block_on(demo());
+/// ```
+#[derive(Clone, Debug)]
+pub struct QueryClient {
+    cache: QueryCache,
+}
+
+impl Default for QueryClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl QueryClient {
+    /// A client on the platform clock.
+    pub fn new() -> Self {
+        Self::with_clock(SystemClock)
+    }
+
+    /// A client on `clock`: a [`ManualClock`] makes stale time, gc time and retries testable.
+    pub fn with_clock(clock: impl Clock) -> Self {
+        QueryClient {
+            cache: QueryCache::new(Arc::new(clock)),
+        }
+    }
+
+    /// A client on a fresh [`ManualClock`], and that clock.
+    pub fn with_manual_clock() -> (Self, ManualClock) {
+        let clock = ManualClock::new();
+        (Self::with_clock(clock.clone()), clock)
+    }
+
+    /// The untyped cache underneath.
+    pub fn cache(&self) -> &QueryCache {
+        &self.cache
+    }
+
+    /// Fresh data from the cache, else fetched (joining a fetch already in flight).
+    pub async fn fetch_query<K, T, E>(&self, query: &Query<K, T, E>, key: K) -> Result<T, E>
+    where
+        K: Serialize + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        let spec = query.spec(&key);
+        let key = query.key(&key);
+        loop {
+            if let Some(result) = typed(self.cache.read(&key, &spec).await) {
+                return result;
+            }
+        }
+    }
+
+    /// Loads a query into the cache unless it is fresh; errors are kept in the cache.
+    pub async fn prefetch_query<K, T, E>(&self, query: &Query<K, T, E>, key: K)
+    where
+        K: Serialize + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        let _ = self.fetch_query(query, key).await;
+    }
+
+    /// The cached data of a query, fresh or not.
+    pub fn get_query_data<K, T, E>(&self, query: &Query<K, T, E>, key: &K) -> Option<T>
+    where
+        K: Serialize + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        self.cache.data(&query.key(key)).map(|value| downcast(&value))
+    }
+
+    /// Writes a query's data (fresh as of now); components showing it update. A fetch in
+    /// flight for it is cancelled, so it cannot overwrite this write with older data.
+    pub fn set_query_data<K, T, E>(&self, query: &Query<K, T, E>, key: &K, data: T)
+    where
+        K: Serialize + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        self.cache
+            .set_data(&query.key(key), Arc::new(data), Some(query.options));
+    }
+
+    /// Changes a query's cached data in place; returns false (and does nothing) if none is
+    /// cached.
+    pub fn update_query_data<K, T, E>(
+        &self,
+        query: &Query<K, T, E>,
+        key: &K,
+        update: impl FnOnce(&mut T),
+    ) -> bool
+    where
+        K: Serialize + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        match self.get_query_data(query, key) {
+            Some(mut data) => {
+                update(&mut data);
+                self.set_query_data(query, key, data);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Invalidates every query carrying a tag one of `patterns` matches: queries in use refetch
+    /// (once each, however many patterns match), unused ones refetch when next used. Returns
+    /// how many matched.
+    pub fn invalidate(&self, patterns: &[TagPattern]) -> usize {
+        self.cache.invalidate(patterns)
+    }
+
+    /// Invalidates one query at one key; returns whether it was cached.
+    pub fn invalidate_query<K, T, E>(&self, query: &Query<K, T, E>, key: &K) -> bool
+    where
+        K: Serialize + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        self.cache.invalidate_keys(&[query.key(key)]) == 1
+    }
+
+    /// Invalidates every cached query.
+    pub fn invalidate_all(&self) -> usize {
+        self.cache.invalidate_all()
+    }
+
+    /// Stops the fetch in flight for a query; it keeps its previous data.
+    pub fn cancel_query<K, T, E>(&self, query: &Query<K, T, E>, key: &K) -> bool
+    where
+        K: Serialize + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        self.cache.cancel(&query.key(key))
+    }
+
+    /// The state of a cached query.
+    pub fn query_status<K, T, E>(&self, query: &Query<K, T, E>, key: &K) -> Option<QueryStatus>
+    where
+        K: Serialize + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        self.cache.status(&query.key(key))
+    }
+
+    /// Number of cached queries.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+
+    /// The window regained focus: stale queries in use that want it refetch. The provider
+    /// calls this in the browser.
+    pub fn window_focused(&self) -> usize {
+        self.cache.rerun_stale(|o| o.refetch_on_window_focus)
+    }
+
+    /// The browser came back online: stale queries in use that want it refetch. The provider
+    /// calls this in the browser.
+    pub fn reconnected(&self) -> usize {
+        self.cache.rerun_stale(|o| o.refetch_on_reconnect)
+    }
+}
+
+/// The [`QueryClient`] in context; without one, a new client is provided (with a warning:
+/// wrap the app in a [`QueryTagsProvider`](super::QueryTagsProvider)).
+pub fn use_query_client() -> QueryClient {
+    use_context::<QueryClient>().unwrap_or_else(|| {
+        leptos::logging::warn!(
+            "leptos_query_tags: no QueryClient in context; wrap the app in <QueryTagsProvider>"
+        );
+        let client = QueryClient::new();
+        provide_context(client.clone());
+        client
+    })
+}

@@ -1,0 +1,371 @@
+//! [`use_query`]: a cached, tagged query in a component, built on a Leptos [`Resource`].
+
+use super::query_client::{downcast, typed, use_query_client, Query, QueryClient};
+use crate::cache::{Listener, Notice, QueryKey, QueryStatus, Value};
+use leptos::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The reactive state of a query in a component, returned by [`use_query`]. `Copy`.
+///
+/// Read it reactively with [`data`](Self::data), [`error`](Self::error) and the status
+/// methods, or `.await` it inside `Suspend` so the server streams the data and the browser
+/// hydrates it without fetching again.
+pub struct QueryResult<T: Send + Sync + 'static, E: Send + Sync + 'static> {
+    resource: Resource<Option<Result<T, E>>>,
+    status: Signal<QueryStatus>,
+    current: Signal<bool>,
+    refetch: StoredValue<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl<T: Send + Sync + 'static, E: Send + Sync + 'static> Clone for QueryResult<T, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Send + Sync + 'static, E: Send + Sync + 'static> Copy for QueryResult<T, E> {}
+
+impl<T: Send + Sync + 'static, E: Send + Sync + 'static> fmt::Debug for QueryResult<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueryResult").finish_non_exhaustive()
+    }
+}
+
+impl<T, E> QueryResult<T, E>
+where
+    T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    E: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    /// The data, if loaded (reactive). While a new key loads it is `None`, unless the query
+    /// keeps previous data.
+    pub fn data(&self) -> Option<T> {
+        if !self.current.get() {
+            return None;
+        }
+        self.resource.get().flatten().and_then(Result::ok)
+    }
+
+    /// The error of the last fetch, if it failed after its retries (reactive).
+    pub fn error(&self) -> Option<E> {
+        if !self.current.get() {
+            return None;
+        }
+        self.resource.get().flatten().and_then(Result::err)
+    }
+
+    /// The cache entry's state (reactive).
+    pub fn status(&self) -> QueryStatus {
+        self.status.get()
+    }
+
+    /// No data yet, and loading it.
+    pub fn is_loading(&self) -> bool {
+        self.data().is_none() && self.error().is_none() && self.status.get().is_fetching
+    }
+
+    /// A fetch is in flight (first load or refetch).
+    pub fn is_fetching(&self) -> bool {
+        self.status.get().is_fetching
+    }
+
+    /// The data is stale: invalidated or older than the stale time.
+    pub fn is_stale(&self) -> bool {
+        self.status.get().is_stale
+    }
+
+    /// A mutation that declared it affects this query is running.
+    pub fn is_mutating(&self) -> bool {
+        self.status.get().pending_mutations > 0
+    }
+
+    /// Invalidates the query at its current key, so it refetches.
+    pub fn refetch(&self) {
+        self.refetch.with_value(|refetch| refetch());
+    }
+
+    /// The underlying resource (`None` while the query is disabled).
+    pub fn resource(&self) -> Resource<Option<Result<T, E>>> {
+        self.resource
+    }
+}
+
+impl<T, E> IntoFuture for QueryResult<T, E>
+where
+    T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    E: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    type Output = Result<T, E>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+    /// Waits for the data (tracked, for `Suspend`). A disabled query never resolves: use
+    /// [`data`](QueryResult::data) to render without suspending.
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            match self.resource.await {
+                Some(result) => result,
+                None => std::future::pending().await,
+            }
+        })
+    }
+}
+
+/// Uses a query at a reactive key: cached, deduplicated, kept live by tags.
+///
+/// Components that use the same query at the same key share one entry and one request. The
+/// query refetches when an invalidation matches its tags (once per tick, however many
+/// arrive), when its key changes, and (if stale) on window focus and reconnect. On the server
+/// its data is fetched during the render and streamed; hydration reads it without a second
+/// fetch.
+///
+/// ```
+/// use leptos::prelude::*;
+/// use leptos_query_tags::prelude::*;
+///
+/// tag_tree! { pub mod app_tags { todos { list; } } }
+///
+/// # async fn list_todos() -> Result<Vec<String>, ServerFnError> { Ok(vec![]) }
+/// fn todos_query() -> Query<(), Vec<String>> {
+///     Query::new("todos", |()| list_todos()).tags(|_| vec![app_tags::todos::list()])
+/// }
+///
+/// #[component]
+/// fn Todos() -> impl IntoView {
+///     let todos = use_query(&todos_query(), || ());
+///     view! {
+///         <Transition fallback=|| "Loading…">
+///             {move || Suspend::new(async move {
+///                 todos.await.map(|todos| todos.into_iter().map(|t| view! { <li>{t}</li> }).collect_view())
+///             })}
+///         </Transition>
+///     }
+/// }
+/// ```
+#[track_caller]
+pub fn use_query<K, T, E>(
+    query: &Query<K, T, E>,
+    key: impl Fn() -> K + Send + Sync + 'static,
+) -> QueryResult<T, E>
+where
+    K: PartialEq + Serialize + Clone + Send + Sync + 'static,
+    T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    E: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    use_query_when(query, move || Some(key()))
+}
+
+/// [`use_query`] with a key that may be absent: while it is `None` the query is disabled
+/// (nothing is fetched; [`QueryResult::data`] is `None`).
+#[track_caller]
+pub fn use_query_when<K, T, E>(
+    query: &Query<K, T, E>,
+    key: impl Fn() -> Option<K> + Send + Sync + 'static,
+) -> QueryResult<T, E>
+where
+    K: PartialEq + Serialize + Clone + Send + Sync + 'static,
+    T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    E: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    let client = use_query_client();
+    let observer = Arc::new(Observer {
+        client: client.clone(),
+        current: Mutex::new(None),
+        status: ArcRwSignal::new(QueryStatus::default()),
+        revision: ArcRwSignal::new(0),
+        shown: ArcRwSignal::new(None),
+        notified: AtomicBool::new(false),
+        stale: AtomicBool::new(false),
+        // A server render is one pass: it reads each query once and never reruns it.
+        on_server: Owner::current_shared_context().is_some_and(|sc| !sc.is_browser()),
+    });
+    let on_unmount = observer.clone();
+    on_cleanup(move || on_unmount.detach());
+
+    let keys = ArcMemo::new(move |_| key());
+    let source = {
+        let (observer, query, keys) = (observer.clone(), query.clone(), keys.clone());
+        move || {
+            let key = keys.get();
+            observer.attach(&query, key.as_ref());
+            (key, observer.revision.get())
+        }
+    };
+    let fetcher = {
+        let (observer, query) = (observer.clone(), query.clone());
+        move |(key, _): (Option<K>, u64)| {
+            let (observer, query) = (observer.clone(), query.clone());
+            async move {
+                let key = key?;
+                let cache_key = query.key(&key);
+                let cache = observer.client.cache();
+                // A run the cache asked for (new data, or an invalidation whose refetch may
+                // have landed already) shows valid cached data without fetching; only a
+                // stale-by-time run (focus, reconnect), a mount or a new key may fetch.
+                let stale = observer.stale.swap(false, Ordering::AcqRel);
+                if observer.notified.swap(false, Ordering::AcqRel) && !stale {
+                    if let Some(value) = cache.valid_data(&cache_key) {
+                        observer.shown.set(Some(cache_key));
+                        return Some(Ok(downcast(&value)));
+                    }
+                }
+                let spec = query.spec(&key);
+                loop {
+                    let outcome = cache.read(&cache_key, &spec).await;
+                    if let Some(result) = typed::<T, E>(outcome) {
+                        observer.shown.set(Some(cache_key));
+                        return Some(result);
+                    }
+                }
+            }
+        }
+    };
+    let resource = Resource::new(source, fetcher);
+
+    // Hydration reads the server's data into the resource without a fetch; the cache learns it
+    // here, so later readers of the same key do not fetch either.
+    let seeding = (observer.clone(), query.clone(), keys.clone());
+    Effect::new(move |_| {
+        let (observer, query, keys) = &seeding;
+        if let (Some(Some(Ok(data))), Some(key)) = (resource.get(), keys.get_untracked()) {
+            let cache_key = query.key(&key);
+            let value: Value = Arc::new(data);
+            if observer
+                .client
+                .cache()
+                .seed(&cache_key, value, &query.spec(&key))
+            {
+                observer.shown.set(Some(cache_key));
+            }
+        }
+    });
+
+    let current = {
+        let (shown, query, keep) = (observer.shown.clone(), query.clone(), query.keep_previous);
+        Signal::derive(move || {
+            keep || match (keys.get(), shown.get()) {
+                (Some(key), Some(shown)) => query.key(&key) == shown,
+                (None, _) => false,
+                // Hydrated before the seeding effect ran: the resource holds this key's data.
+                (Some(_), None) => true,
+            }
+        })
+    };
+    let refetch_observer = observer.clone();
+    QueryResult {
+        resource,
+        status: {
+            let status = observer.status.clone();
+            Signal::derive(move || status.get())
+        },
+        current,
+        refetch: StoredValue::new(Arc::new(move || refetch_observer.refetch())),
+    }
+}
+
+/// One component's registration with the cache.
+struct Observer {
+    client: QueryClient,
+    current: Mutex<Option<(QueryKey, u64)>>,
+    status: ArcRwSignal<QueryStatus>,
+    /// Bumped to make the resource run again.
+    revision: ArcRwSignal<u64>,
+    /// The key whose data the resource holds.
+    shown: ArcRwSignal<Option<QueryKey>>,
+    /// The cache asked for the next run: it may show valid cached data without a fetch.
+    notified: AtomicBool,
+    /// The next run was asked for because the data went stale by time: it may fetch.
+    stale: AtomicBool,
+    on_server: bool,
+}
+
+impl Observer {
+    fn attach<K, T, E>(self: &Arc<Self>, query: &Query<K, T, E>, key: Option<&K>)
+    where
+        K: Serialize + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        let wanted = key.map(|key| (query.key(key), key));
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref().map(|(k, _)| k) == wanted.as_ref().map(|(k, _)| k) {
+            return;
+        }
+        if let Some((old, id)) = current.take() {
+            self.client.cache().remove_observer(&old, id);
+        }
+        if let Some((cache_key, key)) = wanted {
+            let weak = Arc::downgrade(self);
+            let listener: Listener = Arc::new(move |notice| {
+                if let Some(observer) = weak.upgrade() {
+                    observer.notice(notice);
+                }
+            });
+            let id = self
+                .client
+                .cache()
+                .add_observer(&cache_key, &query.spec(key), listener);
+            self.status
+                .set(self.client.cache().status(&cache_key).unwrap_or_default());
+            *current = Some((cache_key, id));
+        }
+    }
+
+    fn notice(&self, notice: Notice) {
+        let key = self
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(key, _)| key.clone());
+        let Some(key) = key else { return };
+        let cache = self.client.cache();
+        if let Some(status) = cache.status(&key) {
+            if self.status.get_untracked() != status {
+                self.status.set(status);
+            }
+        }
+        if self.on_server {
+            return;
+        }
+        match notice {
+            Notice::Refetch | Notice::Data => {
+                self.notified.store(true, Ordering::Release);
+                self.revision.update(|n| *n += 1);
+            }
+            Notice::Stale => {
+                self.stale.store(true, Ordering::Release);
+                self.revision.update(|n| *n += 1);
+            }
+            Notice::Status => {}
+        }
+    }
+
+    fn refetch(&self) {
+        let key = self
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(key, _)| key.clone());
+        if let Some(key) = key {
+            self.client.cache().invalidate_keys(&[key]);
+        }
+    }
+
+    fn detach(&self) {
+        if let Some((key, id)) = self
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            self.client.cache().remove_observer(&key, id);
+        }
+    }
+}
+
