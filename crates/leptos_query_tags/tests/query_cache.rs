@@ -465,3 +465,99 @@ async fn focus_and_reconnect_refetch_stale_queries_in_use() {
     settle().await;
     assert_eq!((total(&eager_counts), total(&calm_counts)), (3, 1));
 }
+
+#[tokio::test]
+async fn optimistic_mutations_roll_back_on_error_and_stay_on_success() {
+    let (owner, client, _) = app();
+    let list = Query::new("list", |(): ()| async { Ok::<_, String>(vec!["a".to_owned()]) })
+        .tags(|_| vec![app_tags::todos::list()]);
+    let shown = owner.with(|| use_query(&list, || ()));
+    settle().await;
+    assert_eq!(owner.with(|| shown.data()), Some(vec!["a".to_owned()]));
+
+    // The server answers when the test says so.
+    let server: Arc<Mutex<Vec<oneshot::Sender<Result<(), String>>>>> = Default::default();
+    let gate = server.clone();
+    let list_query = list.clone();
+    let add = owner.with(|| {
+        use_mutation(
+            MutationOptions::new(move |_title: String| {
+                let (reply, answer) = oneshot::channel();
+                gate.lock().unwrap().push(reply);
+                async move { answer.await.unwrap_or(Err("dropped".into())) }
+            })
+            .affects(|_| vec![app_tags::todos::list().into()])
+            .optimistic(move |cache, title: &String| {
+                cache.update(&list_query, &(), |todos| todos.push(title.clone()));
+            }),
+        )
+    });
+
+    add.dispatch("rejected".into());
+    settle().await;
+    assert_eq!(owner.with(|| shown.data()), Some(vec!["a".to_owned(), "rejected".to_owned()]));
+    assert!(owner.with(|| shown.is_mutating()), "the list shows the mutation pending");
+    assert!(owner.with(|| add.pending()));
+    let reply = server.lock().unwrap().remove(0);
+    reply.send(Err("too long".into())).unwrap();
+    settle().await;
+    assert_eq!(owner.with(|| shown.data()), Some(vec!["a".to_owned()]), "rolled back");
+    assert!(!owner.with(|| shown.is_mutating()));
+    assert_eq!(owner.with(|| add.error()).as_deref(), Some("too long"));
+
+    add.dispatch("accepted".into());
+    settle().await;
+    let reply = server.lock().unwrap().remove(0);
+    reply.send(Ok(())).unwrap();
+    settle().await;
+    assert_eq!(owner.with(|| add.value()), Some(Ok(())));
+    assert!(!owner.with(|| shown.is_mutating()));
+    // This fake endpoint stores nothing: the refetch after success shows the server's truth.
+    assert_eq!(client.get_query_data(&list, &()), Some(vec!["a".to_owned()]));
+}
+
+#[tokio::test]
+async fn a_successful_optimistic_write_is_kept_and_then_confirmed_by_a_refetch() {
+    let (owner, client, _) = app();
+    let stored = Arc::new(Mutex::new(vec!["a".to_owned()]));
+    let fetches = Arc::new(Mutex::new(0));
+    let (db, count) = (stored.clone(), fetches.clone());
+    let list = Query::new("list", move |(): ()| {
+        *count.lock().unwrap() += 1;
+        let todos = db.lock().unwrap().clone();
+        async move { Ok::<_, String>(todos) }
+    });
+    let shown = owner.with(|| use_query(&list, || ()));
+    settle().await;
+
+    let (db, list_query) = (stored.clone(), list.clone());
+    let (release, wait) = oneshot::channel::<()>();
+    let wait = Arc::new(Mutex::new(Some(wait)));
+    let add = owner.with(|| {
+        use_mutation(
+            MutationOptions::new(move |title: String| {
+                let (db, wait) = (db.clone(), wait.lock().unwrap().take());
+                async move {
+                    if let Some(wait) = wait {
+                        let _ = wait.await;
+                    }
+                    db.lock().unwrap().push(title);
+                    Ok::<_, String>(())
+                }
+            })
+            .optimistic(move |cache, title: &String| {
+                cache.update(&list_query, &(), |todos| todos.push(title.clone()));
+            }),
+        )
+    });
+    add.dispatch("b".into());
+    settle().await;
+    let both = Some(vec!["a".to_owned(), "b".to_owned()]);
+    assert_eq!(owner.with(|| shown.data()), both, "shown before the server answers");
+    assert_eq!(*fetches.lock().unwrap(), 1);
+    release.send(()).unwrap();
+    settle().await;
+    assert_eq!(owner.with(|| shown.data()), both, "kept after success");
+    assert_eq!(*fetches.lock().unwrap(), 2, "and confirmed by one refetch");
+    assert_eq!(client.get_query_data(&list, &()), both);
+}

@@ -1,5 +1,5 @@
-//! The isomorphic query layer without a browser: invalidations refetch exactly the matching
-//! tagged resources, once each, and unmounted queries leave the index.
+//! The provider's path without a browser: what an `invalidate` or `reset` event does to the
+//! queries of a page (the browser runtime calls exactly these methods).
 
 use leptos::prelude::*;
 use leptos_query_tags::prelude::*;
@@ -19,11 +19,12 @@ tag_tree! {
     }
 }
 
-fn counting_fetcher(
-    counter: &Arc<AtomicUsize>,
-) -> impl Fn(i64) -> std::future::Ready<usize> + Send + Sync + 'static {
+fn counting(name: &str, counter: &Arc<AtomicUsize>) -> Query<i64, usize> {
     let counter = counter.clone();
-    move |_| std::future::ready(counter.fetch_add(1, Ordering::SeqCst) + 1)
+    Query::new(name, move |_: i64| {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        async move { Ok(n) }
+    })
 }
 
 async fn settle() {
@@ -33,89 +34,71 @@ async fn settle() {
     tokio::time::sleep(Duration::from_millis(20)).await;
 }
 
-/// A reactive owner on the tokio executor with a client in its context.
-fn with_client() -> (Owner, QueryTagsClient) {
+/// A reactive owner on the tokio executor with both clients in its context, as the provider
+/// sets them up.
+fn with_clients() -> (Owner, QueryTagsClient) {
     let _ = any_spawner::Executor::init_tokio();
     let owner = Owner::new();
     owner.set();
-    let client = QueryTagsClient::new("/api/query-tags");
+    let queries = QueryClient::new();
+    provide_context(queries.clone());
+    let client = QueryTagsClient::new("/api/query-tags", queries);
     provide_context(client.clone());
     (owner, client)
 }
 
 #[tokio::test]
-async fn invalidation_refetches_exactly_the_matching_queries() {
-    // Kept alive to the end: dropping the owner would dispose the resources.
-    let (_owner, client) = with_client();
-
-    let (todo_fetches, list_fetches, note_fetches) = (
-        Arc::new(AtomicUsize::new(0)),
-        Arc::new(AtomicUsize::new(0)),
-        Arc::new(AtomicUsize::new(0)),
-    );
-    let todo = use_tagged_resource(
-        || 3i64,
-        |id| vec![app_tags::todos::by_id(*id)],
-        counting_fetcher(&todo_fetches),
-    );
-    let list = use_tagged_resource(
-        || 0i64,
-        |_| vec![app_tags::todos::list()],
-        counting_fetcher(&list_fetches),
-    );
-    let notes = use_tagged_resource(
-        || 0i64,
-        |_| vec![app_tags::notes::list()],
-        counting_fetcher(&note_fetches),
-    );
-    assert_eq!((todo.await, list.await, notes.await), (1, 1, 1));
-    assert_eq!(client.query_count(), 3);
+async fn events_refetch_exactly_the_matching_queries() {
+    let (owner, client) = with_clients();
+    let counters: [Arc<AtomicUsize>; 3] = Default::default();
+    let todo = counting("todo", &counters[0]).tags(|id| vec![app_tags::todos::by_id(*id)]);
+    let list = counting("list", &counters[1]).tags(|_| vec![app_tags::todos::list()]);
+    let notes = counting("notes", &counters[2]).tags(|_| vec![app_tags::notes::list()]);
+    let results = owner.with(|| {
+        [
+            use_query(&todo, || 3),
+            use_query(&list, || 0),
+            use_query(&notes, || 0),
+        ]
+    });
+    let seen = || -> Vec<usize> { results.iter().map(|r| owner.with(|| r.data().unwrap())).collect() };
+    settle().await;
+    assert_eq!(seen(), [1, 1, 1]);
+    assert_eq!(client.queries().len(), 3);
 
     // by_id(3) reaches the todo only.
     assert_eq!(client.invalidate(&[app_tags::todos::by_id(3).into()]), 1);
     settle().await;
-    assert_eq!((todo.await, list.await, notes.await), (2, 1, 1));
+    assert_eq!(seen(), [2, 1, 1]);
 
     // A subtree pattern named twice in one event still refetches each query once.
-    assert_eq!(
-        client.invalidate(&[app_tags::todos::all(), app_tags::todos::all()]),
-        2
-    );
+    assert_eq!(client.invalidate(&[app_tags::todos::all(), app_tags::todos::all()]), 2);
     settle().await;
-    assert_eq!((todo.await, list.await, notes.await), (3, 2, 1));
+    assert_eq!(seen(), [3, 2, 1]);
 
     // Non-matching patterns do nothing; `reset` refetches everything.
     assert_eq!(client.invalidate(&[app_tags::todos::by_id(4).into()]), 0);
     assert_eq!(client.invalidate_all(), 3);
     settle().await;
-    assert_eq!((todo.await, list.await, notes.await), (4, 3, 2));
-    assert_eq!(
-        (
-            todo_fetches.load(Ordering::SeqCst),
-            list_fetches.load(Ordering::SeqCst),
-            note_fetches.load(Ordering::SeqCst)
-        ),
-        (4, 3, 2),
-        "no fetch beyond those the invalidations asked for"
-    );
+    assert_eq!(seen(), [4, 3, 2]);
+    let fetched: Vec<usize> = counters.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    assert_eq!(fetched, [4, 3, 2], "no fetch beyond those the events asked for");
 }
 
 #[tokio::test]
-async fn a_disposed_query_leaves_the_index() {
-    let (owner, client) = with_client();
-
-    let child = owner.child();
+async fn an_unmounted_query_is_not_refetched_until_used_again() {
+    let (owner, client) = with_clients();
     let fetches = Arc::new(AtomicUsize::new(0));
-    let resource = child.with(|| {
-        use_tagged_resource(
-            || 1i64,
-            |_| vec![app_tags::notes::list()],
-            counting_fetcher(&fetches),
-        )
-    });
-    assert_eq!(resource.await, 1);
-    assert_eq!(client.query_count(), 1);
+    let notes = counting("notes", &fetches).tags(|_| vec![app_tags::notes::list()]);
+    let child = owner.child();
+    let result = child.with(|| use_query(&notes, || 1));
+    settle().await;
+    assert_eq!(child.with(|| result.data()), Some(1));
     drop(child);
-    assert_eq!(client.query_count(), 0, "unmounting unregisters the query");
-    assert_eq!(client.invalidate(&[app_tags::notes::all()]), 0);
+    assert_eq!(client.invalidate(&[app_tags::notes::all()]), 1, "still cached, now stale");
+    settle().await;
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "no refetch for a query nobody shows");
+    let again = owner.with(|| use_query(&notes, || 1));
+    settle().await;
+    assert_eq!(owner.with(|| again.data()), Some(2));
 }

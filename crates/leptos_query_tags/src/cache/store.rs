@@ -244,9 +244,14 @@ impl Entry {
     }
 
     fn is_stale(&self, now: Duration) -> bool {
+        self.is_stale_after(now, self.options.stale_time)
+    }
+
+    /// Staleness as a reader with its own stale time sees it.
+    fn is_stale_after(&self, now: Duration, stale_time: Duration) -> bool {
         match self.data_at {
             _ if self.invalidated => true,
-            Some(at) if self.data.is_some() => now.saturating_sub(at) >= self.options.stale_time,
+            Some(at) if self.data.is_some() => now.saturating_sub(at) >= stale_time,
             _ => true,
         }
     }
@@ -537,7 +542,9 @@ impl QueryCache {
                 let mut state = self.state();
                 let entry = state.entry(key, spec.options, now);
                 match &entry.data {
-                    Some(data) if !entry.is_stale(now) => return Outcome::Data(data.clone()),
+                    Some(data) if !entry.is_stale_after(now, spec.options.stale_time) => {
+                        return Outcome::Data(data.clone())
+                    }
                     _ => self.ensure_fetch(&mut state, key, spec),
                 }
             };
@@ -711,6 +718,7 @@ impl QueryCache {
         let entry = state.entry(key, spec.options, now);
         entry.observers.insert(id, listener);
         entry.unused_since = None;
+        entry.options = spec.options;
         entry.spec = Some(spec.clone());
         if entry.static_tags != spec.tags {
             entry.static_tags.clone_from(&spec.tags);

@@ -224,25 +224,34 @@ where
             }
         }
     };
-    let resource = Resource::new(source, fetcher);
+    let resource = ArcResource::new(source, fetcher);
 
     // Hydration reads the server's data into the resource without a fetch; the cache learns it
     // here, so later readers of the same key do not fetch either.
-    let seeding = (observer.clone(), query.clone(), keys.clone());
-    Effect::new(move |_| {
-        let (observer, query, keys) = &seeding;
-        if let (Some(Some(Ok(data))), Some(key)) = (resource.get(), keys.get_untracked()) {
-            let cache_key = query.key(&key);
-            let value: Value = Arc::new(data);
-            if observer
-                .client
-                .cache()
-                .seed(&cache_key, value, &query.spec(&key))
-            {
-                observer.shown.set(Some(cache_key));
+    let hydrating = Owner::current_shared_context()
+        .is_some_and(|sc| sc.is_browser() && sc.during_hydration());
+    if hydrating {
+        let (observer, query, keys, hydrated) = (
+            observer.clone(),
+            query.clone(),
+            keys.clone(),
+            resource.clone(),
+        );
+        leptos::task::spawn(async move {
+            if let (Some(Ok(data)), Some(key)) = (hydrated.await, keys.get_untracked()) {
+                let cache_key = query.key(&key);
+                let value: Value = Arc::new(data);
+                if observer
+                    .client
+                    .cache()
+                    .seed(&cache_key, value, &query.spec(&key))
+                {
+                    observer.shown.set(Some(cache_key));
+                }
             }
-        }
-    });
+        });
+    }
+    let resource = Resource::from(resource);
 
     let current = {
         let (shown, query, keep) = (observer.shown.clone(), query.clone(), query.keep_previous);
