@@ -36,3 +36,25 @@ export async function addTodo(page, title) {
 export function unique(prefix) {
   return `${prefix} ${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 }
+
+/** Records the titles of todo rows ever added to the page (to see short-lived optimistic rows). */
+export async function recordRows(page) {
+  await page.evaluate(() => {
+    window.__rowsSeen = [];
+    new MutationObserver((records) => {
+      for (const record of records) {
+        for (const node of record.addedNodes) {
+          if (node.nodeType !== 1) continue;
+          const rows = node.matches('li.todo') ? [node] : [...node.querySelectorAll('li.todo')];
+          for (const row of rows) {
+            window.__rowsSeen.push({
+              title: row.querySelector('.title')?.textContent ?? '',
+              provisional: row.classList.contains('provisional'),
+            });
+          }
+        }
+      }
+    }).observe(document.body, { childList: true, subtree: true });
+  });
+  return async () => page.evaluate(() => window.__rowsSeen);
+}

@@ -49,37 +49,68 @@ pub async fn delete_todo(id: i64) -> Result<(), ServerFnError> {
     Ok(())
 }
 
+/// The todo list, tagged `todos.list` and (from the result) `todos.by_id(id)` per todo.
+pub fn todos_query() -> Query<(), Vec<Todo>> {
+    Query::new("todos", |()| list_todos())
+        .tags(|_| vec![app_tags::todos::list()])
+        .tags_from_result(|_, todos| todos.iter().map(|t| app_tags::todos::by_id(t.id)).collect())
+}
+
+/// Ids of todos shown before the server has stored them (negative: never a database id).
+fn provisional_id() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static NEXT: AtomicI64 = AtomicI64::new(-1);
+    NEXT.fetch_sub(1, Ordering::Relaxed)
+}
+
 /// The Todos page.
 #[component]
 pub fn TodosPage() -> impl IntoView {
-    let todos = use_tagged_resource(|| (), |_| vec![app_tags::todos::list()], |_| list_todos());
-    let add = ServerAction::<AddTodo>::new();
-    let toggle = ServerAction::<ToggleTodo>::new();
-    let delete = ServerAction::<DeleteTodo>::new();
+    let todos = use_query(&todos_query(), || ());
+    let add = use_mutation(
+        MutationOptions::new(|title: String| add_todo(title))
+            .affects(|_| vec![app_tags::todos::list().into()])
+            .optimistic(|cache, title: &String| {
+                let todo = Todo { id: provisional_id(), title: title.trim().to_owned(), done: false };
+                cache.update(&todos_query(), &(), |todos| todos.push(todo));
+            }),
+    );
+    let toggle = use_mutation(
+        MutationOptions::new(|id: i64| toggle_todo(id))
+            .affects(|_| vec![app_tags::todos::list().into()])
+            .optimistic(|cache, id: &i64| {
+                cache.update(&todos_query(), &(), |todos| {
+                    todos.iter_mut().filter(|t| t.id == *id).for_each(|t| t.done = !t.done)
+                });
+            }),
+    );
+    let delete = use_mutation(
+        MutationOptions::new(|id: i64| delete_todo(id))
+            .affects(|_| vec![app_tags::todos::list().into()])
+            .optimistic(|cache, id: &i64| {
+                cache.update(&todos_query(), &(), |todos| todos.retain(|t| t.id != *id));
+            }),
+    );
     let (title, set_title) = signal(String::new());
 
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let text = title.get_untracked();
         if !text.trim().is_empty() {
-            add.dispatch(AddTodo { title: text });
+            add.dispatch(text);
             set_title.set(String::new());
         }
     };
     let action_error = move || {
-        [
-            add.value().get().and_then(Result::err),
-            toggle.value().get().and_then(Result::err),
-            delete.value().get().and_then(Result::err),
-        ]
-        .into_iter()
-        .flatten()
-        .next()
-        .map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
+        [add.error(), toggle.error(), delete.error()]
+            .into_iter()
+            .flatten()
+            .next()
+            .map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })
     };
 
     view! {
-        <section class="card todos">
+        <section class="card todos" class:saving=move || todos.is_mutating()>
             <header class="card-header">
                 <h1>"Todos"</h1>
                 <p class="muted">"Shared by everyone. Open this page in two windows: changes appear in both."</p>
@@ -95,7 +126,7 @@ pub fn TodosPage() -> impl IntoView {
                     prop:value=title
                     on:input=move |ev| set_title.set(event_target_value(&ev))
                 />
-                <button type="submit" disabled=move || add.pending().get()>"Add"</button>
+                <button type="submit" disabled=move || add.pending()>"Add"</button>
             </form>
             {action_error}
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -128,19 +159,20 @@ pub fn TodosPage() -> impl IntoView {
 #[component]
 fn TodoRow(
     todo: Todo,
-    toggle: ServerAction<ToggleTodo>,
-    delete: ServerAction<DeleteTodo>,
+    toggle: Mutation<i64, (), ServerFnError>,
+    delete: Mutation<i64, (), ServerFnError>,
 ) -> impl IntoView {
     let id = todo.id;
+    // A provisional row exists only in this browser until the server confirms it.
+    let provisional = id < 0;
     view! {
-        <li class="todo" class:done=todo.done data-id=id.to_string()>
+        <li class="todo" class:done=todo.done class:provisional=provisional data-id=id.to_string()>
             <label>
                 <input
                     type="checkbox"
                     checked=todo.done
-                    on:change=move |_| {
-                        toggle.dispatch(ToggleTodo { id });
-                    }
+                    disabled=provisional
+                    on:change=move |_| toggle.dispatch(id)
                 />
                 <span class="title">{todo.title}</span>
             </label>
@@ -148,9 +180,8 @@ fn TodoRow(
                 class="delete"
                 aria-label="Delete"
                 title="Delete"
-                on:click=move |_| {
-                    delete.dispatch(DeleteTodo { id });
-                }
+                disabled=provisional
+                on:click=move |_| delete.dispatch(id)
             >
                 "×"
             </button>
