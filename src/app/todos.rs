@@ -71,7 +71,11 @@ pub fn TodosPage() -> impl IntoView {
         MutationOptions::new(|title: String| add_todo(title))
             .affects(|_| vec![app_tags::todos::list().into()])
             .optimistic(|cache, title: &String| {
-                let todo = Todo { id: provisional_id(), title: title.trim().to_owned(), done: false };
+                let todo = Todo {
+                    id: provisional_id(),
+                    title: title.trim().to_owned(),
+                    done: false,
+                };
                 cache.update(&todos_query(), &(), |todos| todos.push(todo));
             }),
     );
@@ -80,7 +84,10 @@ pub fn TodosPage() -> impl IntoView {
             .affects(|_| vec![app_tags::todos::list().into()])
             .optimistic(|cache, id: &i64| {
                 cache.update(&todos_query(), &(), |todos| {
-                    todos.iter_mut().filter(|t| t.id == *id).for_each(|t| t.done = !t.done)
+                    todos
+                        .iter_mut()
+                        .filter(|t| t.id == *id)
+                        .for_each(|t| t.done = !t.done)
                 });
             }),
     );

@@ -46,9 +46,9 @@ pub mod server;
 /// The names most applications need.
 pub mod prelude {
     pub use crate::query::{
-        use_mutation, use_query, use_query_client, use_query_tags, use_query_when,
-        ConnectionState, Mutation, MutationOptions, Query, QueryClient, QueryResult,
-        QueryTagsClient, QueryTagsProvider,
+        use_mutation, use_query, use_query_client, use_query_tags, use_query_when, ConnectionState,
+        Mutation, MutationOptions, Query, QueryClient, QueryResult, QueryTagsClient,
+        QueryTagsProvider,
     };
     #[cfg(feature = "ssr")]
     pub use crate::server::{invalidate_tags, Hub};

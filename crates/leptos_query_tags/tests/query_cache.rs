@@ -1,4 +1,5 @@
 //! The query cache without a browser: a manual clock, fake fetchers that answer when the test
+#![allow(clippy::type_complexity)] // fake servers in tests
 //! says so, and components as reactive owners.
 
 use futures::channel::oneshot;
@@ -137,11 +138,19 @@ async fn n_components_with_one_key_make_one_request() {
 
     // fetch_query joins a fetch in flight as well.
     assert_eq!(client.invalidate_all(), 2);
-    let (a, b, ()) = futures::join!(client.fetch_query(&query, 3), client.fetch_query(&query, 3), async {
-        settle().await;
-        assert_eq!(server.count(), 5, "two refetches for the mounted keys, one fetch for key 3");
-        server.answer_key(3, Ok("three".into()));
-    });
+    let (a, b, ()) = futures::join!(
+        client.fetch_query(&query, 3),
+        client.fetch_query(&query, 3),
+        async {
+            settle().await;
+            assert_eq!(
+                server.count(),
+                5,
+                "two refetches for the mounted keys, one fetch for key 3"
+            );
+            server.answer_key(3, Ok("three".into()));
+        }
+    );
     assert_eq!((a, b), (Ok("three".into()), Ok("three".into())));
 }
 
@@ -149,7 +158,9 @@ async fn n_components_with_one_key_make_one_request() {
 async fn an_invalidation_during_a_fetch_wins_over_its_result() {
     let (owner, client, _) = app();
     let server = Server::default();
-    let query = server.query("todo").tags(|id| vec![app_tags::todos::by_id(*id)]);
+    let query = server
+        .query("todo")
+        .tags(|id| vec![app_tags::todos::by_id(*id)]);
     let (child, todo) = mount(&owner, &query, 7);
     settle().await;
     server.answer(0, Ok("v1".into()));
@@ -162,13 +173,20 @@ async fn an_invalidation_during_a_fetch_wins_over_its_result() {
     assert_eq!(server.count(), 2);
     client.invalidate(&[app_tags::todos::by_id(7).into()]);
     settle().await;
-    assert_eq!(server.count(), 3, "the invalidation starts a fetch after itself");
+    assert_eq!(
+        server.count(),
+        3,
+        "the invalidation starts a fetch after itself"
+    );
 
     // The older fetch answers last-but-not-least: its data predates the change and is dropped.
     server.answer(1, Ok("v2 (read before the change)".into()));
     settle().await;
     let status = client.query_status(&query, &7).unwrap();
-    assert!(status.is_invalidated, "the in-flight result must not clear the invalidation");
+    assert!(
+        status.is_invalidated,
+        "the in-flight result must not clear the invalidation"
+    );
     assert_eq!(data(&child, todo).as_deref(), Some("v1"));
 
     server.answer(2, Ok("v3".into()));
@@ -183,7 +201,9 @@ async fn an_invalidation_during_a_fetch_wins_over_its_result() {
 async fn an_inactive_entry_fetched_across_an_invalidation_stays_stale() {
     let (owner, client, _) = app();
     let server = Server::default();
-    let query = server.query("todo").tags(|id| vec![app_tags::todos::by_id(*id)]);
+    let query = server
+        .query("todo")
+        .tags(|id| vec![app_tags::todos::by_id(*id)]);
     let prefetch = {
         let (client, query) = (client.clone(), query.clone());
         tokio::spawn(async move { client.fetch_query(&query, 1).await })
@@ -212,7 +232,11 @@ async fn invalidations_in_one_tick_coalesce_into_one_refetch_per_query() {
     let query = query.tags(|id| vec![app_tags::todos::by_id(*id), app_tags::todos::list()]);
     let (notes, note_counts) = instant("notes");
     let notes = notes.tags(|_| vec![app_tags::notes::list()]);
-    let mounted = [mount(&owner, &query, 1), mount(&owner, &query, 2), mount(&owner, &notes, 1)];
+    let mounted = [
+        mount(&owner, &query, 1),
+        mount(&owner, &query, 2),
+        mount(&owner, &notes, 1),
+    ];
     settle().await;
     assert_eq!((total(&counts), total(&note_counts)), (2, 1));
 
@@ -222,7 +246,11 @@ async fn invalidations_in_one_tick_coalesce_into_one_refetch_per_query() {
     }
     settle().await;
     assert_eq!(*counts.lock().unwrap(), BTreeMap::from([(1, 2), (2, 2)]));
-    assert_eq!(total(&note_counts), 1, "a query no pattern matches does not refetch");
+    assert_eq!(
+        total(&note_counts),
+        1,
+        "a query no pattern matches does not refetch"
+    );
     assert_eq!(data(&mounted[0].0, mounted[0].1).as_deref(), Some("1#2"));
     assert_eq!(data(&mounted[1].0, mounted[1].1).as_deref(), Some("2#2"));
 }
@@ -280,7 +308,11 @@ async fn fresh_data_is_served_without_a_fetch_until_stale_time() {
     assert_eq!(total(&counts), 1);
     let (child, todo) = mount(&owner, &query, 1);
     settle().await;
-    assert_eq!(total(&counts), 1, "prefetched data is fresh: no fetch on mount");
+    assert_eq!(
+        total(&counts),
+        1,
+        "prefetched data is fresh: no fetch on mount"
+    );
     assert_eq!(data(&child, todo).as_deref(), Some("1#1"));
     assert!(!child.with(|| todo.is_stale()));
 
@@ -356,7 +388,9 @@ async fn previous_data_is_kept_while_a_new_key_loads_only_when_asked() {
     let (owner, _client, _) = app();
     let server = Server::default();
     for (keep, expected) in [(false, None), (true, Some("page 1"))] {
-        let query = server.query(if keep { "kept" } else { "plain" }).keep_previous_data(keep);
+        let query = server
+            .query(if keep { "kept" } else { "plain" })
+            .keep_previous_data(keep);
         let page = RwSignal::new(1u32);
         let result = owner.with(|| use_query(&query, move || page.get()));
         settle().await;
@@ -365,7 +399,11 @@ async fn previous_data_is_kept_while_a_new_key_loads_only_when_asked() {
         assert_eq!(owner.with(|| result.data()).as_deref(), Some("page 1"));
         page.set(2);
         settle().await;
-        assert_eq!(owner.with(|| result.data()).as_deref(), expected, "keep = {keep}");
+        assert_eq!(
+            owner.with(|| result.data()).as_deref(),
+            expected,
+            "keep = {keep}"
+        );
         assert!(owner.with(|| result.is_fetching()));
         server.answer(server.count() - 1, Ok("page 2".into()));
         settle().await;
@@ -383,7 +421,9 @@ async fn tags_derived_from_the_result_route_invalidations() {
         async move { Ok::<_, String>(vec![1u32, 2, 3]) }
     })
     .tags(|_| vec![app_tags::todos::list()])
-    .tags_from_result(|_, ids: &Vec<u32>| ids.iter().map(|id| app_tags::todos::by_id(*id)).collect());
+    .tags_from_result(|_, ids: &Vec<u32>| {
+        ids.iter().map(|id| app_tags::todos::by_id(*id)).collect()
+    });
     let _list = owner.with(|| use_query(&list, || ()));
     settle().await;
     assert_eq!(*counts.lock().unwrap(), 1);
@@ -391,7 +431,11 @@ async fn tags_derived_from_the_result_route_invalidations() {
 
     assert_eq!(client.invalidate(&[app_tags::todos::by_id(2).into()]), 1);
     settle().await;
-    assert_eq!(*counts.lock().unwrap(), 2, "todo 2 is in the list: the list refetches");
+    assert_eq!(
+        *counts.lock().unwrap(),
+        2,
+        "todo 2 is in the list: the list refetches"
+    );
     assert_eq!(client.invalidate(&[app_tags::todos::by_id(9).into()]), 0);
 }
 
@@ -409,7 +453,11 @@ async fn set_get_invalidate_by_key_and_cancel() {
     settle().await;
     client.set_query_data(&query, &1, "local".to_owned());
     settle().await;
-    assert_eq!(data(&child, todo).as_deref(), Some("local"), "components show written data");
+    assert_eq!(
+        data(&child, todo).as_deref(),
+        Some("local"),
+        "components show written data"
+    );
     assert!(client.update_query_data(&query, &1, |s| s.push('!')));
     settle().await;
     assert_eq!(data(&child, todo).as_deref(), Some("local!"));
@@ -449,11 +497,17 @@ async fn focus_and_reconnect_refetch_stale_queries_in_use() {
     let (eager, eager_counts) = instant("eager");
     let eager = eager.stale_time(Duration::from_secs(10));
     let (calm, calm_counts) = instant("calm");
-    let calm = calm.refetch_on_window_focus(false).refetch_on_reconnect(false);
+    let calm = calm
+        .refetch_on_window_focus(false)
+        .refetch_on_reconnect(false);
     let _a = mount(&owner, &eager, 1);
     let _b = mount(&owner, &calm, 1);
     settle().await;
-    assert_eq!(client.window_focused(), 0, "calm is stale but opted out; eager is fresh");
+    assert_eq!(
+        client.window_focused(),
+        0,
+        "calm is stale but opted out; eager is fresh"
+    );
     settle().await;
     assert_eq!((total(&eager_counts), total(&calm_counts)), (1, 1));
     clock.advance(Duration::from_secs(10));
@@ -469,8 +523,10 @@ async fn focus_and_reconnect_refetch_stale_queries_in_use() {
 #[tokio::test]
 async fn optimistic_mutations_roll_back_on_error_and_stay_on_success() {
     let (owner, client, _) = app();
-    let list = Query::new("list", |(): ()| async { Ok::<_, String>(vec!["a".to_owned()]) })
-        .tags(|_| vec![app_tags::todos::list()]);
+    let list = Query::new("list", |(): ()| async {
+        Ok::<_, String>(vec!["a".to_owned()])
+    })
+    .tags(|_| vec![app_tags::todos::list()]);
     let shown = owner.with(|| use_query(&list, || ()));
     settle().await;
     assert_eq!(owner.with(|| shown.data()), Some(vec!["a".to_owned()]));
@@ -495,13 +551,23 @@ async fn optimistic_mutations_roll_back_on_error_and_stay_on_success() {
 
     add.dispatch("rejected".into());
     settle().await;
-    assert_eq!(owner.with(|| shown.data()), Some(vec!["a".to_owned(), "rejected".to_owned()]));
-    assert!(owner.with(|| shown.is_mutating()), "the list shows the mutation pending");
+    assert_eq!(
+        owner.with(|| shown.data()),
+        Some(vec!["a".to_owned(), "rejected".to_owned()])
+    );
+    assert!(
+        owner.with(|| shown.is_mutating()),
+        "the list shows the mutation pending"
+    );
     assert!(owner.with(|| add.pending()));
     let reply = server.lock().unwrap().remove(0);
     reply.send(Err("too long".into())).unwrap();
     settle().await;
-    assert_eq!(owner.with(|| shown.data()), Some(vec!["a".to_owned()]), "rolled back");
+    assert_eq!(
+        owner.with(|| shown.data()),
+        Some(vec!["a".to_owned()]),
+        "rolled back"
+    );
     assert!(!owner.with(|| shown.is_mutating()));
     assert_eq!(owner.with(|| add.error()).as_deref(), Some("too long"));
 
@@ -513,7 +579,10 @@ async fn optimistic_mutations_roll_back_on_error_and_stay_on_success() {
     assert_eq!(owner.with(|| add.value()), Some(Ok(())));
     assert!(!owner.with(|| shown.is_mutating()));
     // This fake endpoint stores nothing: the refetch after success shows the server's truth.
-    assert_eq!(client.get_query_data(&list, &()), Some(vec!["a".to_owned()]));
+    assert_eq!(
+        client.get_query_data(&list, &()),
+        Some(vec!["a".to_owned()])
+    );
 }
 
 #[tokio::test]
@@ -553,7 +622,11 @@ async fn a_successful_optimistic_write_is_kept_and_then_confirmed_by_a_refetch()
     add.dispatch("b".into());
     settle().await;
     let both = Some(vec!["a".to_owned(), "b".to_owned()]);
-    assert_eq!(owner.with(|| shown.data()), both, "shown before the server answers");
+    assert_eq!(
+        owner.with(|| shown.data()),
+        both,
+        "shown before the server answers"
+    );
     assert_eq!(*fetches.lock().unwrap(), 1);
     release.send(()).unwrap();
     settle().await;

@@ -44,7 +44,9 @@ impl SharedContext for BrowserContext {
     }
     fn write_async(&self, _: SerializedDataId, _: PinnedFuture<String>) {}
     fn read_data(&self, id: &SerializedDataId) -> Option<String> {
-        self.during_hydration().then(|| self.resolved.get(id).cloned()).flatten()
+        self.during_hydration()
+            .then(|| self.resolved.get(id).cloned())
+            .flatten()
     }
     fn await_data(&self, _: &SerializedDataId) -> Option<String> {
         None
@@ -112,11 +114,18 @@ async fn hydration_shows_the_server_data_without_a_second_fetch() {
         provide_context(QueryClient::new());
         use_query(&todos(&server_fetches, "server"), || ())
     });
-    assert_eq!(on_server.await, Ok(vec!["rendered on the server".to_owned()]));
+    assert_eq!(
+        on_server.await,
+        Ok(vec!["rendered on the server".to_owned()])
+    );
     assert_eq!(server_fetches.load(Ordering::SeqCst), 1);
 
     let browser = Arc::new(BrowserContext::from_server(&server).await);
-    assert_eq!(browser.resolved.len(), 1, "the query's data went into the page");
+    assert_eq!(
+        browser.resolved.len(),
+        1,
+        "the query's data went into the page"
+    );
     let browser_owner = Owner::new_root(Some(browser.clone()));
     let browser_fetches = Arc::new(AtomicUsize::new(0));
     let query = todos(&browser_fetches, "browser");
@@ -125,10 +134,17 @@ async fn hydration_shows_the_server_data_without_a_second_fetch() {
         provide_context(client.clone());
         (client, use_query(&query, || ()))
     });
-    assert_eq!(hydrated.await, Ok(vec!["rendered on the server".to_owned()]));
+    assert_eq!(
+        hydrated.await,
+        Ok(vec!["rendered on the server".to_owned()])
+    );
     browser.hydration_complete();
     settle().await;
-    assert_eq!(browser_fetches.load(Ordering::SeqCst), 0, "no second fetch on hydrate");
+    assert_eq!(
+        browser_fetches.load(Ordering::SeqCst),
+        0,
+        "no second fetch on hydrate"
+    );
     assert_eq!(
         client.get_query_data(&query, &()),
         Some(vec!["rendered on the server".to_owned()]),

@@ -61,7 +61,12 @@ async fn events_refetch_exactly_the_matching_queries() {
             use_query(&notes, || 0),
         ]
     });
-    let seen = || -> Vec<usize> { results.iter().map(|r| owner.with(|| r.data().unwrap())).collect() };
+    let seen = || -> Vec<usize> {
+        results
+            .iter()
+            .map(|r| owner.with(|| r.data().unwrap()))
+            .collect()
+    };
     settle().await;
     assert_eq!(seen(), [1, 1, 1]);
     assert_eq!(client.queries().len(), 3);
@@ -72,7 +77,10 @@ async fn events_refetch_exactly_the_matching_queries() {
     assert_eq!(seen(), [2, 1, 1]);
 
     // A subtree pattern named twice in one event still refetches each query once.
-    assert_eq!(client.invalidate(&[app_tags::todos::all(), app_tags::todos::all()]), 2);
+    assert_eq!(
+        client.invalidate(&[app_tags::todos::all(), app_tags::todos::all()]),
+        2
+    );
     settle().await;
     assert_eq!(seen(), [3, 2, 1]);
 
@@ -82,7 +90,11 @@ async fn events_refetch_exactly_the_matching_queries() {
     settle().await;
     assert_eq!(seen(), [4, 3, 2]);
     let fetched: Vec<usize> = counters.iter().map(|c| c.load(Ordering::SeqCst)).collect();
-    assert_eq!(fetched, [4, 3, 2], "no fetch beyond those the events asked for");
+    assert_eq!(
+        fetched,
+        [4, 3, 2],
+        "no fetch beyond those the events asked for"
+    );
 }
 
 #[tokio::test]
@@ -95,9 +107,17 @@ async fn an_unmounted_query_is_not_refetched_until_used_again() {
     settle().await;
     assert_eq!(child.with(|| result.data()), Some(1));
     drop(child);
-    assert_eq!(client.invalidate(&[app_tags::notes::all()]), 1, "still cached, now stale");
+    assert_eq!(
+        client.invalidate(&[app_tags::notes::all()]),
+        1,
+        "still cached, now stale"
+    );
     settle().await;
-    assert_eq!(fetches.load(Ordering::SeqCst), 1, "no refetch for a query nobody shows");
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "no refetch for a query nobody shows"
+    );
     let again = owner.with(|| use_query(&notes, || 1));
     settle().await;
     assert_eq!(owner.with(|| again.data()), Some(2));

@@ -127,7 +127,11 @@ impl ManualClock {
 
     /// Sleeps still waiting for their time.
     pub fn pending_sleeps(&self) -> usize {
-        self.lock().timers.iter().filter(|(_, t)| !t.is_canceled()).count()
+        self.lock()
+            .timers
+            .iter()
+            .filter(|(_, t)| !t.is_canceled())
+            .count()
     }
 }
 

@@ -314,7 +314,9 @@ impl State {
     fn matching(&self, patterns: &[TagPattern]) -> Vec<QueryKey> {
         let mut ids = self.index.matches_any(patterns);
         ids.sort_unstable();
-        ids.iter().filter_map(|id| self.keys.get(id).cloned()).collect()
+        ids.iter()
+            .filter_map(|id| self.keys.get(id).cloned())
+            .collect()
     }
 }
 
@@ -470,7 +472,11 @@ impl QueryCache {
         state.reindex(key);
 
         let attempts = Abortable::new(
-            retrying(spec.fetch.clone(), spec.options.retry, self.shared.clock.clone()),
+            retrying(
+                spec.fetch.clone(),
+                spec.options.retry,
+                self.shared.clock.clone(),
+            ),
             registration,
         );
         let cache = self.clone();
@@ -636,16 +642,33 @@ impl QueryCache {
 
     /// Writes an entry's data as fresh, creating the entry if needed. A fetch in flight is
     /// cancelled: it started before this write and must not overwrite it.
-    pub(crate) fn set_data(&self, key: &QueryKey, value: Value, options: Option<CacheOptions>) {
+    /// With `spec`, the entry also takes the query's settings and tags (those derived from
+    /// the value included), so written data is reachable by invalidations.
+    pub(crate) fn set_data(&self, key: &QueryKey, value: Value, spec: Option<&FetchSpec>) {
         let now = self.now();
         let (fetch, listeners) = {
             let mut state = self.state();
-            let entry = state.entry(key, options.unwrap_or_default(), now);
+            let options = spec.map(|spec| spec.options).unwrap_or_default();
+            let entry = state.entry(key, options, now);
+            if let Some(spec) = spec {
+                entry.options = spec.options;
+                entry.static_tags.clone_from(&spec.tags);
+                entry.result_tags = spec
+                    .result_tags
+                    .as_ref()
+                    .map(|tags| tags(&value))
+                    .unwrap_or_default();
+                entry.spec = Some(spec.clone());
+            }
             entry.data = Some(value);
             entry.data_at = Some(now);
             entry.error = None;
             entry.invalidated = false;
-            (entry.fetch.take(), entry.listeners())
+            let told = (entry.fetch.take(), entry.listeners());
+            if spec.is_some() {
+                state.reindex(key);
+            }
+            told
         };
         if let Some(fetch) = fetch {
             fetch.end(Outcome::Cancelled);

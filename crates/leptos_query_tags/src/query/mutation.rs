@@ -84,7 +84,10 @@ where
 
     /// The queries this mutation affects: while it runs, queries with a tag these patterns
     /// match report [`is_mutating`](super::QueryResult::is_mutating).
-    pub fn affects(mut self, patterns: impl Fn(&I) -> Vec<TagPattern> + Send + Sync + 'static) -> Self {
+    pub fn affects(
+        mut self,
+        patterns: impl Fn(&I) -> Vec<TagPattern> + Send + Sync + 'static,
+    ) -> Self {
         self.affects = Some(Arc::new(patterns));
         self
     }
@@ -144,7 +147,7 @@ impl Optimistic {
         let written: Value = Arc::new(data);
         self.client
             .cache()
-            .set_data(&cache_key, written.clone(), Some(query.options));
+            .set_data(&cache_key, written.clone(), Some(&query.spec(key)));
         self.journal
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -153,7 +156,12 @@ impl Optimistic {
 
     /// Changes a query's cached data in place (nothing if none is cached); returns whether it
     /// did.
-    pub fn update<K, T, E>(&self, query: &Query<K, T, E>, key: &K, update: impl FnOnce(&mut T)) -> bool
+    pub fn update<K, T, E>(
+        &self,
+        query: &Query<K, T, E>,
+        key: &K,
+        update: impl FnOnce(&mut T),
+    ) -> bool
     where
         K: Serialize + Clone + Send + Sync + 'static,
         T: Clone + Send + Sync + 'static,
@@ -251,7 +259,10 @@ where
 }
 
 /// [`use_mutation`] on an explicit client.
-pub fn mutation_on<I, O, E>(client: QueryClient, options: MutationOptions<I, O, E>) -> Mutation<I, O, E>
+pub fn mutation_on<I, O, E>(
+    client: QueryClient,
+    options: MutationOptions<I, O, E>,
+) -> Mutation<I, O, E>
 where
     I: Clone + Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
@@ -262,9 +273,10 @@ where
         let (client, options, input) = (client.clone(), options.clone(), input.clone());
         async move {
             // Dropped on every way out, a cancelled run included.
-            let _pending = options.affects.as_ref().map(|affects| {
-                PendingMark::new(client.clone(), affects(&input))
-            });
+            let _pending = options
+                .affects
+                .as_ref()
+                .map(|affects| PendingMark::new(client.clone(), affects(&input)));
             let optimistic = options.optimistic.as_ref().map(|update| {
                 let optimistic = Optimistic {
                     client: client.clone(),

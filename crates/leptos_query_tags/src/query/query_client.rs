@@ -220,6 +220,7 @@ pub(crate) fn typed<T: Clone + 'static, E: Clone + 'static>(
 /// Use it outside components: prefetch, read and write cached data, invalidate.
 ///
 /// ```
+/// use leptos::prelude::ServerFnError;
 /// use leptos_query_tags::prelude::*;
 ///
 /// # async fn demo() {
@@ -300,7 +301,9 @@ impl QueryClient {
         T: Clone + Send + Sync + 'static,
         E: Clone + Send + Sync + 'static,
     {
-        self.cache.data(&query.key(key)).map(|value| downcast(&value))
+        self.cache
+            .data(&query.key(key))
+            .map(|value| downcast(&value))
     }
 
     /// Writes a query's data (fresh as of now); components showing it update. A fetch in
@@ -312,7 +315,7 @@ impl QueryClient {
         E: Clone + Send + Sync + 'static,
     {
         self.cache
-            .set_data(&query.key(key), Arc::new(data), Some(query.options));
+            .set_data(&query.key(key), Arc::new(data), Some(&query.spec(key)));
     }
 
     /// Changes a query's cached data in place; returns false (and does nothing) if none is

@@ -228,8 +228,8 @@ where
 
     // Hydration reads the server's data into the resource without a fetch; the cache learns it
     // here, so later readers of the same key do not fetch either.
-    let hydrating = Owner::current_shared_context()
-        .is_some_and(|sc| sc.is_browser() && sc.during_hydration());
+    let hydrating =
+        Owner::current_shared_context().is_some_and(|sc| sc.is_browser() && sc.during_hydration());
     if hydrating {
         let (observer, query, keys, hydrated) = (
             observer.clone(),
@@ -377,4 +377,3 @@ impl Observer {
         }
     }
 }
-
