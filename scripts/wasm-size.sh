@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The library's wasm cost: builds crates/wasm_size (a minimal Leptos app with router, meta and
+# one server function) without and with leptos_query_tags, runs wasm-bindgen and wasm-opt -Oz
+# as a release build does, and prints raw / gzip / brotli sizes of both. Not part of the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh >/dev/null
+out=target/wasm-size/out
+mkdir -p "$out"
+for variant in minimal library; do
+  features=hydrate
+  [ "$variant" = library ] && features=hydrate,library
+  cargo build -q -p wasm_size --lib --target wasm32-unknown-unknown --profile wasm-release \
+    --no-default-features --features "$features" --target-dir target/wasm-size
+  wasm-bindgen --target web --no-typescript --out-dir "$out/$variant" --out-name app \
+    target/wasm-size/wasm32-unknown-unknown/wasm-release/wasm_size.wasm
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    "$out/$variant/app_bg.wasm" -o "$out/$variant/app_bg.wasm"
+  f="$out/$variant/app_bg.wasm"
+  printf '%-8s raw %9d  gzip %8d  brotli %8d\n' "$variant" "$(stat -c%s "$f")" \
+    "$(gzip -9 -c "$f" | wc -c)" "$(brotli -q 11 -c "$f" | wc -c)"
+done
