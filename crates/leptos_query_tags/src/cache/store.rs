@@ -270,6 +270,22 @@ impl Entry {
         }
     }
 
+    /// Stores successfully loaded or written data, with the tags derived from it.
+    fn store(&mut self, value: Value, now: Duration, result_tags: Option<&ResultTagsFn>) {
+        self.result_tags = result_tags.map(|tags| tags(&value)).unwrap_or_default();
+        self.data = Some(value);
+        self.data_at = Some(now);
+        self.error = None;
+        self.failure_count = 0;
+    }
+
+    /// Takes a query's settings, key tags and fetcher.
+    fn adopt(&mut self, spec: &FetchSpec) {
+        self.options = spec.options;
+        self.static_tags.clone_from(&spec.tags);
+        self.spec = Some(spec.clone());
+    }
+
     fn listeners(&self) -> Vec<Listener> {
         self.observers.values().cloned().collect()
     }
@@ -435,10 +451,8 @@ impl QueryCache {
     ) -> (Shared<BoxFuture<'static, Outcome>>, Vec<Listener>) {
         let now = self.now();
         let entry = state.entry(key, spec.options, now);
-        entry.options = spec.options;
-        entry.spec = Some(spec.clone());
         let retag = entry.static_tags != spec.tags;
-        entry.static_tags.clone_from(&spec.tags);
+        entry.adopt(spec);
         if let Some(fetch) = &entry.fetch {
             if fetch.version == entry.version {
                 let waiters = fetch.waiters.clone();
@@ -506,15 +520,7 @@ impl QueryCache {
                     if fetch.version == entry.version {
                         entry.invalidated = false;
                     }
-                    entry.result_tags = fetch
-                        .result_tags
-                        .as_ref()
-                        .map(|tags| tags(&value))
-                        .unwrap_or_default();
-                    entry.data = Some(value.clone());
-                    entry.data_at = Some(now);
-                    entry.error = None;
-                    entry.failure_count = 0;
+                    entry.store(value.clone(), now, fetch.result_tags.as_ref());
                     Outcome::Data(value)
                 }
                 Err(error) => {
@@ -640,34 +646,20 @@ impl QueryCache {
         tell(listeners, Notice::Status);
     }
 
-    /// Writes an entry's data as fresh, creating the entry if needed. A fetch in flight is
-    /// cancelled: it started before this write and must not overwrite it.
-    /// With `spec`, the entry also takes the query's settings and tags (those derived from
-    /// the value included), so written data is reachable by invalidations.
-    pub(crate) fn set_data(&self, key: &QueryKey, value: Value, spec: Option<&FetchSpec>) {
+    /// Writes an entry's data as fresh, creating the entry if needed; the entry takes the
+    /// query's settings and tags (those derived from the value included), so written data is
+    /// reachable by invalidations. A fetch in flight is cancelled: it started before this
+    /// write and must not overwrite it.
+    pub(crate) fn set_data(&self, key: &QueryKey, value: Value, spec: &FetchSpec) {
         let now = self.now();
         let (fetch, listeners) = {
             let mut state = self.state();
-            let options = spec.map(|spec| spec.options).unwrap_or_default();
-            let entry = state.entry(key, options, now);
-            if let Some(spec) = spec {
-                entry.options = spec.options;
-                entry.static_tags.clone_from(&spec.tags);
-                entry.result_tags = spec
-                    .result_tags
-                    .as_ref()
-                    .map(|tags| tags(&value))
-                    .unwrap_or_default();
-                entry.spec = Some(spec.clone());
-            }
-            entry.data = Some(value);
-            entry.data_at = Some(now);
-            entry.error = None;
+            let entry = state.entry(key, spec.options, now);
+            entry.adopt(spec);
+            entry.store(value, now, spec.result_tags.as_ref());
             entry.invalidated = false;
             let told = (entry.fetch.take(), entry.listeners());
-            if spec.is_some() {
-                state.reindex(key);
-            }
+            state.reindex(key);
             told
         };
         if let Some(fetch) = fetch {
@@ -703,14 +695,8 @@ impl QueryCache {
         if entry.data.is_some() {
             return false;
         }
-        entry.data = Some(value.clone());
-        entry.data_at = Some(now);
-        entry.result_tags = spec
-            .result_tags
-            .as_ref()
-            .map(|tags| tags(&value))
-            .unwrap_or_default();
-        entry.static_tags.clone_from(&spec.tags);
+        entry.adopt(spec);
+        entry.store(value, now, spec.result_tags.as_ref());
         state.reindex(key);
         true
     }
@@ -741,10 +727,9 @@ impl QueryCache {
         let entry = state.entry(key, spec.options, now);
         entry.observers.insert(id, listener);
         entry.unused_since = None;
-        entry.options = spec.options;
-        entry.spec = Some(spec.clone());
-        if entry.static_tags != spec.tags {
-            entry.static_tags.clone_from(&spec.tags);
+        let retag = entry.static_tags != spec.tags;
+        entry.adopt(spec);
+        if retag {
             state.reindex(key);
         }
         id

@@ -147,7 +147,7 @@ impl Optimistic {
         let written: Value = Arc::new(data);
         self.client
             .cache()
-            .set_data(&cache_key, written.clone(), Some(&query.spec(key)));
+            .set_data(&cache_key, written.clone(), &query.spec(key));
         self.journal
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -10,7 +10,6 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use leptos::prelude::*;
 use serde::Serialize;
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -195,7 +194,7 @@ where
 }
 
 pub(crate) fn downcast<V: Clone + 'static>(value: &Value) -> V {
-    (value.as_ref() as &dyn Any)
+    value
         .downcast_ref::<V>()
         .cloned()
         .expect("a QueryKey carries the value's type, so entries hold values of that type")
@@ -315,7 +314,7 @@ impl QueryClient {
         E: Clone + Send + Sync + 'static,
     {
         self.cache
-            .set_data(&query.key(key), Arc::new(data), Some(&query.spec(key)));
+            .set_data(&query.key(key), Arc::new(data), &query.spec(key));
     }
 
     /// Changes a query's cached data in place; returns false (and does nothing) if none is

@@ -324,13 +324,17 @@ impl Observer {
         }
     }
 
-    fn notice(&self, notice: Notice) {
-        let key = self
-            .current
+    /// The key the component currently observes.
+    fn current_key(&self) -> Option<QueryKey> {
+        self.current
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            .map(|(key, _)| key.clone());
+            .map(|(key, _)| key.clone())
+    }
+
+    fn notice(&self, notice: Notice) {
+        let key = self.current_key();
         let Some(key) = key else { return };
         let cache = self.client.cache();
         if let Some(status) = cache.status(&key) {
@@ -355,13 +359,7 @@ impl Observer {
     }
 
     fn refetch(&self) {
-        let key = self
-            .current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|(key, _)| key.clone());
-        if let Some(key) = key {
+        if let Some(key) = self.current_key() {
             self.client.cache().invalidate_keys(&[key]);
         }
     }
