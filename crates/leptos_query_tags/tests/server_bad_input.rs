@@ -8,7 +8,7 @@ use axum::Router;
 use leptos_query_tags::protocol::{Invalidation, PublishResponse, Scope};
 use leptos_query_tags::server::Hub;
 use reqwest::header::HeaderValue;
-use support::{header_scopes, SseClient, TestServer, EVENTS, PUBLISH};
+use support::{header_scopes, Serving, SseClient, TestServer, EVENTS, PUBLISH};
 
 const SECRET: &str = "s3cret-for-tests-only-0123456789";
 
@@ -28,14 +28,13 @@ async fn error_code(response: reqwest::Response) -> (u16, String) {
     (status, body["error"].as_str().unwrap().to_owned())
 }
 
-#[tokio::test]
-async fn bad_input_gets_4xx_and_everyone_else_is_still_served() {
+async fn bad_input_gets_4xx_and_everyone_else_is_still_served(serving: Serving) {
     let hub = Hub::builder()
         .scope_resolver(header_scopes)
         .publish_secret(SECRET)
         .max_publish_body(1024)
         .build();
-    let server = TestServer::start(app(&hub)).await;
+    let server = TestServer::start(serving, &hub, app(&hub)).await;
     let client = reqwest::Client::new();
     let mut bystander = SseClient::connect_with(&server.url(EVENTS), &[("x-user", "1")]).await;
     bystander.expect("hello").await;
@@ -221,10 +220,9 @@ async fn bad_input_gets_4xx_and_everyone_else_is_still_served() {
     assert_eq!(invalidation.scope, Scope::keyed("user", 1).unwrap());
 }
 
-#[tokio::test]
-async fn without_a_secret_the_publish_endpoint_does_not_exist() {
+async fn without_a_secret_the_publish_endpoint_does_not_exist(serving: Serving) {
     let hub = Hub::default();
-    let server = TestServer::start(app(&hub)).await;
+    let server = TestServer::start(serving, &hub, app(&hub)).await;
     let response = reqwest::Client::new()
         .post(server.url(PUBLISH))
         .header("authorization", "Bearer anything")
@@ -236,3 +234,8 @@ async fn without_a_secret_the_publish_endpoint_does_not_exist() {
     assert_eq!(response.status(), 404);
     assert_eq!(hub.cursor().seq, 0);
 }
+
+on_both_servers!(
+    bad_input_gets_4xx_and_everyone_else_is_still_served,
+    without_a_secret_the_publish_endpoint_does_not_exist
+);

@@ -8,7 +8,7 @@ use leptos_query_tags::protocol::{Reset, ResetReason};
 use leptos_query_tags::server::Hub;
 use leptos_query_tags::tags::Tag;
 use std::time::Duration;
-use support::{header_scopes, SseClient, TestServer, EVENTS};
+use support::{header_scopes, Serving, SseClient, TestServer, EVENTS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn tag(i: usize) -> Tag {
@@ -16,11 +16,10 @@ fn tag(i: usize) -> Tag {
     Tag::from_segments(["padding".into(), "x".repeat(250).into(), (i as i64).into()])
 }
 
-#[tokio::test]
-async fn a_client_that_stops_reading_gets_reset_and_is_closed() {
+async fn a_client_that_stops_reading_gets_reset_and_is_closed(serving: Serving) {
     const QUEUE: usize = 32;
     let hub = Hub::builder().queue_capacity(QUEUE).build();
-    let server = TestServer::start(hub.mount(Router::new())).await;
+    let server = TestServer::start(serving, &hub, hub.mount(Router::new())).await;
 
     // A raw client that sends its request, then reads nothing for a while.
     let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
@@ -86,15 +85,14 @@ async fn a_client_that_stops_reading_gets_reset_and_is_closed() {
     .expect("the lagged connection is released");
 }
 
-#[tokio::test]
-async fn connection_limits_answer_429_and_give_places_back() {
+async fn connection_limits_answer_429_and_give_places_back(serving: Serving) {
     let hub = Hub::builder()
         .scope_resolver(header_scopes)
         .max_connections(3)
         .max_connections_per_scope(1)
         .heartbeat(Duration::from_millis(50))
         .build();
-    let server = TestServer::start(hub.mount(Router::new())).await;
+    let server = TestServer::start(serving, &hub, hub.mount(Router::new())).await;
     let url = server.url(EVENTS);
 
     let mut alice = SseClient::connect_with(&url, &[("x-user", "alice")]).await;
@@ -133,3 +131,8 @@ async fn connection_limits_answer_429_and_give_places_back() {
     anonymous.expect("invalidate").await;
     alice_again.expect("invalidate").await;
 }
+
+on_both_servers!(
+    a_client_that_stops_reading_gets_reset_and_is_closed,
+    connection_limits_answer_429_and_give_places_back
+);

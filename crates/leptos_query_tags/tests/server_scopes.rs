@@ -9,7 +9,7 @@ use leptos_query_tags::protocol::{Invalidation, Scope};
 use leptos_query_tags::server::Hub;
 use leptos_query_tags::tags::{Tag, TagPattern};
 use proptest::prelude::*;
-use support::{header_scopes, SseClient, TestServer, EVENTS};
+use support::{header_scopes, Serving, SseClient, TestServer, EVENTS};
 
 const USERS: usize = 52;
 
@@ -21,12 +21,12 @@ fn scope_of(user: Option<usize>) -> Scope {
 }
 
 /// Publishes `events` (None: global) and checks what each user's stream received.
-async fn run(events: Vec<Option<usize>>) -> Result<(), TestCaseError> {
+async fn run(serving: Serving, events: Vec<Option<usize>>) -> Result<(), TestCaseError> {
     let hub = Hub::builder()
         .scope_resolver(header_scopes)
         .queue_capacity(1024)
         .build();
-    let server = TestServer::start(hub.mount(Router::new())).await;
+    let server = TestServer::start(serving, &hub, hub.mount(Router::new())).await;
 
     let mut streams = Vec::new();
     for user in 0..USERS {
@@ -106,14 +106,14 @@ proptest! {
         events in prop::collection::vec(prop::option::weighted(0.8, 0..USERS), 1..120)
     ) {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        runtime.block_on(run(events))?;
+        runtime.block_on(run(Serving::Axum, events.clone()))?;
+        runtime.block_on(run(Serving::HubListener, events))?;
     }
 }
 
-#[tokio::test]
-async fn asking_for_a_scope_one_may_not_have_is_403_with_json() {
+async fn asking_for_a_scope_one_may_not_have_is_403_with_json(serving: Serving) {
     let hub = Hub::builder().scope_resolver(header_scopes).build();
-    let server = TestServer::start(hub.mount(Router::new())).await;
+    let server = TestServer::start(serving, &hub, hub.mount(Router::new())).await;
     let url = format!("{}?scope=user:7", server.url(EVENTS));
     for headers in [&[("x-user", "8")][..], &[][..]] {
         let refused = SseClient::connect_with(&url, headers).await;
@@ -126,3 +126,5 @@ async fn asking_for_a_scope_one_may_not_have_is_403_with_json() {
     assert_eq!(allowed.status, 200);
     allowed.expect("hello").await;
 }
+
+on_both_servers!(asking_for_a_scope_one_may_not_have_is_403_with_json);

@@ -10,7 +10,7 @@ use leptos_query_tags::protocol::{Hello, Invalidation, Reset, ResetReason};
 use leptos_query_tags::server::{invalidate_tags, Hub};
 use leptos_query_tags::tags::TagPattern;
 use std::time::Duration;
-use support::{SseClient, TestServer, EVENTS};
+use support::{Serving, SseClient, TestServer, EVENTS};
 
 leptos_query_tags::tag_tree! {
     mod app_tags {
@@ -50,10 +50,9 @@ async fn call(server: &TestServer, path: &str, body: &str) -> reqwest::Response 
         .unwrap()
 }
 
-#[tokio::test]
-async fn server_function_invalidation_reaches_a_subscriber_with_its_tags() {
+async fn server_function_invalidation_reaches_a_subscriber_with_its_tags(serving: Serving) {
     let hub = Hub::builder().heartbeat(Duration::from_millis(100)).build();
-    let server = TestServer::start(app(&hub)).await;
+    let server = TestServer::start(serving, &hub, app(&hub)).await;
 
     let mut stream = SseClient::connect(&server.url(EVENTS), None).await;
     assert_eq!(stream.status, 200);
@@ -96,10 +95,9 @@ async fn server_function_invalidation_reaches_a_subscriber_with_its_tags() {
     );
 }
 
-#[tokio::test]
-async fn a_failing_server_function_publishes_nothing() {
+async fn a_failing_server_function_publishes_nothing(serving: Serving) {
     let hub = Hub::default();
-    let server = TestServer::start(app(&hub)).await;
+    let server = TestServer::start(serving, &hub, app(&hub)).await;
     let mut stream = SseClient::connect(&server.url(EVENTS), None).await;
     stream.expect("hello").await;
 
@@ -116,10 +114,9 @@ async fn a_failing_server_function_publishes_nothing() {
     assert_eq!(hub.cursor().seq, 1, "exactly one event was published");
 }
 
-#[tokio::test]
-async fn reconnecting_with_last_event_id_replays_what_was_missed() {
+async fn reconnecting_with_last_event_id_replays_what_was_missed(serving: Serving) {
     let hub = Hub::default();
-    let server = TestServer::start(app(&hub)).await;
+    let server = TestServer::start(serving, &hub, app(&hub)).await;
     let first = hub.invalidate_tags([app_tags::todos::list()]).unwrap();
     hub.invalidate_tags([app_tags::todos::by_id(1)]).unwrap();
     hub.invalidate_tags([app_tags::todos::by_id(2)]).unwrap();
@@ -143,10 +140,9 @@ async fn reconnecting_with_last_event_id_replays_what_was_missed() {
     stream.expect("invalidate").await;
 }
 
-#[tokio::test]
-async fn a_cursor_from_another_epoch_gets_reset_not_silence() {
+async fn a_cursor_from_another_epoch_gets_reset_not_silence(serving: Serving) {
     let hub = Hub::default();
-    let server = TestServer::start(app(&hub)).await;
+    let server = TestServer::start(serving, &hub, app(&hub)).await;
     let url = format!("{}?cursor=1-5", server.url(EVENTS));
     let mut stream = SseClient::connect(&url, None).await;
     stream.expect("hello").await;
@@ -156,10 +152,9 @@ async fn a_cursor_from_another_epoch_gets_reset_not_silence() {
     assert_eq!(event.id, Some(hub.cursor().to_string()));
 }
 
-#[tokio::test]
-async fn malformed_resume_points_are_answered_with_400_and_json() {
+async fn malformed_resume_points_are_answered_with_400_and_json(serving: Serving) {
     let hub = Hub::default();
-    let server = TestServer::start(app(&hub)).await;
+    let server = TestServer::start(serving, &hub, app(&hub)).await;
     for (url, header, code) in [
         (
             format!("{}?cursor=banana", server.url(EVENTS)),
@@ -183,10 +178,9 @@ async fn malformed_resume_points_are_answered_with_400_and_json() {
     stream.expect("hello").await;
 }
 
-#[tokio::test]
-async fn shutdown_ends_open_streams_and_refuses_new_ones() {
+async fn shutdown_ends_open_streams_and_refuses_new_ones(serving: Serving) {
     let hub = Hub::default();
-    let server = TestServer::start(app(&hub)).await;
+    let server = TestServer::start(serving, &hub, app(&hub)).await;
     let mut stream = SseClient::connect(&server.url(EVENTS), None).await;
     stream.expect("hello").await;
     assert_eq!(hub.connections(), 1);
@@ -199,3 +193,12 @@ async fn shutdown_ends_open_streams_and_refuses_new_ones() {
     let refused = SseClient::connect(&server.url(EVENTS), None).await;
     assert_eq!(refused.status, 503);
 }
+
+on_both_servers!(
+    server_function_invalidation_reaches_a_subscriber_with_its_tags,
+    a_failing_server_function_publishes_nothing,
+    reconnecting_with_last_event_id_replays_what_was_missed,
+    a_cursor_from_another_epoch_gets_reset_not_silence,
+    malformed_resume_points_are_answered_with_400_and_json,
+    shutdown_ends_open_streams_and_refuses_new_ones
+);

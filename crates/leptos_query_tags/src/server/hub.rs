@@ -527,6 +527,46 @@ impl Hub {
         let _ = self.inner.tx.send(Signal::Shutdown);
     }
 
+    /// Wraps `listener` for `axum::serve` so that the event stream is written straight to the
+    /// socket: an open stream then costs about 1.5 KiB instead of the ~20 KiB of a connection
+    /// served by hyper (its fixed 8 KiB read and write buffers). Stream requests still go
+    /// through `app` (the same router you give `axum::serve`), so middleware, sessions and
+    /// the scope resolver see them as usual; every other connection (other paths, HTTP/2,
+    /// upgrades, ...) is served by axum exactly as without it. Optional: with a plain
+    /// `TcpListener` the same endpoints work through hyper.
+    ///
+    /// ```no_run
+    /// use axum::Router;
+    /// use leptos_query_tags::server::Hub;
+    ///
+    /// # async fn run() {
+    /// let hub = Hub::builder().build();
+    /// let app: Router = hub.mount(Router::new());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+    /// axum::serve(hub.listener(listener, app.clone()), app)
+    ///     .with_graceful_shutdown({
+    ///         let hub = hub.clone();
+    ///         async move {
+    ///             let _ = tokio::signal::ctrl_c().await;
+    ///             hub.shutdown(); // ends the streams, whichever way they are served
+    ///         }
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn listener(
+        &self,
+        listener: tokio::net::TcpListener,
+        app: axum::Router,
+    ) -> super::HubListener {
+        super::HubListener::new(
+            listener,
+            app,
+            &format!("{}{}", self.base_path(), crate::protocol::EVENTS_PATH),
+        )
+    }
+
     /// Number of open streams.
     pub fn connections(&self) -> usize {
         self.counts().total

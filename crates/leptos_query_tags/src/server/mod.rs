@@ -28,6 +28,7 @@
 mod context;
 mod error;
 mod hub;
+mod listener;
 mod publish;
 mod sse;
 
@@ -35,3 +36,4 @@ pub use crate::protocol::Scope;
 pub use context::{current_hub, invalidate_tags, invalidate_tags_in};
 pub use error::{HubError, InvalidateError};
 pub use hub::{Hub, HubBuilder};
+pub use listener::{HubIo, HubListener};

@@ -15,6 +15,7 @@ use axum::Router;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -161,8 +162,23 @@ async fn events(State(hub): State<Hub>, request: Request) -> Result<Response, Hu
         closing: false,
         hub,
     };
-    let body = Body::from_stream(futures::stream::unfold(connection, Connection::next));
-    let mut response = (StatusCode::OK, body).into_response();
+    let mut response = if parts.extensions.get::<LeanStreamRequest>().is_some() {
+        // The listener writes this stream to the socket itself.
+        let mut response = StatusCode::OK.into_response();
+        response
+            .extensions_mut()
+            .insert(LeanStream(Arc::new(Mutex::new(Some(connection)))));
+        response
+    } else {
+        let body = Body::from_stream(futures::stream::unfold(
+            connection,
+            |mut connection| async {
+                let frame = connection.next_frame().await?;
+                Some((Ok::<_, Infallible>(frame), connection))
+            },
+        ));
+        (StatusCode::OK, body).into_response()
+    };
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -184,7 +200,23 @@ fn reset_frame(reason: ResetReason, cursor: Cursor) -> Bytes {
     )
 }
 
-struct Connection {
+/// Set by the [`HubListener`](super::HubListener) on a stream request it reads from the socket:
+/// the handler then hands it the stream (as a [`LeanStream`]) instead of a response body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LeanStreamRequest;
+
+/// An accepted stream, carried to the listener in the response's extensions.
+#[derive(Clone)]
+pub(crate) struct LeanStream(Arc<Mutex<Option<Connection>>>);
+
+impl LeanStream {
+    pub(crate) fn take(self) -> Option<Connection> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+/// One open stream: what it still has to send first, then what the hub sends it.
+pub(crate) struct Connection {
     pending: VecDeque<Bytes>,
     /// This stream's place in the limits, and the scopes it receives.
     permit: ConnectionPermit,
@@ -195,28 +227,32 @@ struct Connection {
 }
 
 impl Connection {
-    async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Self)> {
+    /// The next frame to write; `None` once the stream has ended. Cancel-safe.
+    pub(crate) async fn next_frame(&mut self) -> Option<Bytes> {
         if let Some(bytes) = self.pending.pop_front() {
-            return Some((Ok(bytes), self));
+            if self.pending.is_empty() {
+                // An idle stream keeps no buffer.
+                self.pending = VecDeque::new();
+            }
+            return Some(bytes);
         }
         if self.closing || self.hub.is_shutting_down() {
             return None;
         }
         loop {
-            let bytes = match self.rx.recv().await {
+            return match self.rx.recv().await {
                 Ok(Signal::Event(frame)) if self.permit.scopes().contains(&frame.scope) => {
-                    frame.bytes.clone()
+                    Some(frame.bytes.clone())
                 }
                 Ok(Signal::Event(_)) => continue,
-                Ok(Signal::Heartbeat) => Bytes::from_static(HEARTBEAT),
-                Ok(Signal::Shutdown) | Err(broadcast::error::RecvError::Closed) => return None,
+                Ok(Signal::Heartbeat) => Some(Bytes::from_static(HEARTBEAT)),
+                Ok(Signal::Shutdown) | Err(broadcast::error::RecvError::Closed) => None,
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "SSE consumer lagged; sending reset and closing");
                     self.closing = true;
-                    reset_frame(ResetReason::Lagged, self.hub.cursor())
+                    Some(reset_frame(ResetReason::Lagged, self.hub.cursor()))
                 }
             };
-            return Some((Ok(bytes), self));
         }
     }
 }

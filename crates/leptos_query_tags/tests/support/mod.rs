@@ -11,15 +11,55 @@ pub struct TestServer {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// How a test server serves its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serving {
+    /// `axum::serve` on a plain `TcpListener`: streams go through hyper.
+    Axum,
+    /// `axum::serve` on [`Hub::listener`]: streams are written to the socket by the hub.
+    HubListener,
+}
+
+/// Runs each named `async fn(Serving)` of the file as two tests, one per way of serving.
+#[macro_export]
+macro_rules! on_both_servers {
+    ($($name:ident),* $(,)?) => {
+        mod axum_serve {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::support::Serving::Axum).await
+            })*
+        }
+        mod hub_listener {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::support::Serving::HubListener).await
+            })*
+        }
+    };
+}
+
 impl TestServer {
-    pub async fn start(app: axum::Router) -> TestServer {
+    pub async fn start(
+        serving: Serving,
+        hub: &leptos_query_tags::server::Hub,
+        app: axum::Router,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free port");
         let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("server runs");
-        });
+        let task = match serving {
+            Serving::Axum => tokio::spawn(async move {
+                axum::serve(listener, app).await.expect("server runs");
+            }),
+            Serving::HubListener => {
+                let listener = hub.listener(listener, app.clone());
+                tokio::spawn(async move {
+                    axum::serve(listener, app).await.expect("server runs");
+                })
+            }
+        };
         TestServer { addr, task }
     }
 
