@@ -10,7 +10,7 @@
 //! Anything else (other paths, HTTP/2, HTTP/1.0, bodies, upgrades, heads that arrive slowly)
 //! is handed to axum untouched, with the bytes already read put back in front.
 
-use super::sse::{Connection, LeanStream, LeanStreamRequest};
+use super::sse::{Connection, LeanStream, LeanStreamRequest, Ready};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, Response, Version};
@@ -338,7 +338,11 @@ async fn serve_response(mut socket: TcpStream, response: Response<Body>) -> io::
     }
 }
 
+/// Largest batch of frames gathered into one write.
+const MAX_BATCH: usize = 16 * 1024;
+
 /// Writes the stream's frames as chunks until it ends (then the last chunk) or the peer leaves.
+/// Frames that are ready together (a burst, a replay) leave in one write.
 async fn stream_to(socket: &mut TcpStream, stream: &mut Connection) -> io::Result<()> {
     loop {
         let frame = tokio::select! {
@@ -346,20 +350,39 @@ async fn stream_to(socket: &mut TcpStream, stream: &mut Connection) -> io::Resul
             gone = peer_gone(socket) => return gone,
         };
         let Some(frame) = frame else {
-            socket.write_all(b"0\r\n\r\n").await?;
+            socket.write_all(LAST_CHUNK).await?;
             return socket.shutdown().await;
         };
-        socket.write_all(&chunk(&frame)).await?;
+        let mut batch = Vec::with_capacity(frame.len() + 12);
+        push_chunk(&mut batch, &frame);
+        let mut ended = false;
+        while batch.len() < MAX_BATCH {
+            match stream.try_next_frame() {
+                Ready::Frame(frame) => push_chunk(&mut batch, &frame),
+                Ready::Nothing => break,
+                Ready::End => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if ended {
+            batch.extend_from_slice(LAST_CHUNK);
+        }
+        socket.write_all(&batch).await?;
+        if ended {
+            return socket.shutdown().await;
+        }
     }
 }
 
-/// One HTTP/1.1 chunk carrying `frame`, built in one buffer so that it leaves in one write.
-fn chunk(frame: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(frame.len() + 12);
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Appends one HTTP/1.1 chunk carrying `frame`.
+fn push_chunk(out: &mut Vec<u8>, frame: &[u8]) {
     out.extend_from_slice(format!("{:x}\r\n", frame.len()).as_bytes());
     out.extend_from_slice(frame);
     out.extend_from_slice(b"\r\n");
-    out
 }
 
 /// Resolves once the client has closed its side (or the connection failed). A stream request
@@ -448,7 +471,10 @@ mod tests {
 
     #[test]
     fn chunks() {
-        assert_eq!(chunk(b": heartbeat\n\n"), b"d\r\n: heartbeat\n\n\r\n");
-        assert_eq!(chunk(&[b'x'; 300])[..5], *b"12c\r\n");
+        let mut out = Vec::new();
+        push_chunk(&mut out, b": heartbeat\n\n");
+        assert_eq!(out, b"d\r\n: heartbeat\n\n\r\n");
+        push_chunk(&mut out, &[b'x'; 300]);
+        assert_eq!(out[18..23], *b"12c\r\n");
     }
 }

@@ -226,33 +226,80 @@ pub(crate) struct Connection {
     hub: Hub,
 }
 
+/// What a stream has to write next, without waiting.
+pub(crate) enum Ready {
+    Frame(Bytes),
+    /// Nothing right now.
+    Nothing,
+    /// The stream has ended.
+    End,
+}
+
 impl Connection {
     /// The next frame to write; `None` once the stream has ended. Cancel-safe.
     pub(crate) async fn next_frame(&mut self) -> Option<Bytes> {
+        loop {
+            match self.try_next_frame() {
+                Ready::Frame(bytes) => return Some(bytes),
+                Ready::End => return None,
+                Ready::Nothing => {}
+            }
+            let signal = self.rx.recv().await;
+            if let Some(step) = self.on_signal(signal) {
+                return step;
+            }
+        }
+    }
+
+    /// The next frame if one is ready now: lets a writer send a burst in one write.
+    pub(crate) fn try_next_frame(&mut self) -> Ready {
         if let Some(bytes) = self.pending.pop_front() {
             if self.pending.is_empty() {
                 // An idle stream keeps no buffer.
                 self.pending = VecDeque::new();
             }
-            return Some(bytes);
+            return Ready::Frame(bytes);
         }
         if self.closing || self.hub.is_shutting_down() {
-            return None;
+            return Ready::End;
         }
         loop {
-            return match self.rx.recv().await {
-                Ok(Signal::Event(frame)) if self.permit.scopes().contains(&frame.scope) => {
-                    Some(frame.bytes.clone())
+            let signal = match self.rx.try_recv() {
+                Ok(signal) => Ok(signal),
+                Err(broadcast::error::TryRecvError::Empty) => return Ready::Nothing,
+                Err(broadcast::error::TryRecvError::Closed) => {
+                    Err(broadcast::error::RecvError::Closed)
                 }
-                Ok(Signal::Event(_)) => continue,
-                Ok(Signal::Heartbeat) => Some(Bytes::from_static(HEARTBEAT)),
-                Ok(Signal::Shutdown) | Err(broadcast::error::RecvError::Closed) => None,
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "SSE consumer lagged; sending reset and closing");
-                    self.closing = true;
-                    Some(reset_frame(ResetReason::Lagged, self.hub.cursor()))
+                Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                    Err(broadcast::error::RecvError::Lagged(missed))
                 }
             };
+            match self.on_signal(signal) {
+                Some(Some(bytes)) => return Ready::Frame(bytes),
+                Some(None) => return Ready::End,
+                None => {}
+            }
+        }
+    }
+
+    /// What a signal from the hub means for this stream: a frame, the end (`Some(None)`), or
+    /// nothing (`None`: an event of another scope).
+    fn on_signal(
+        &mut self,
+        signal: Result<Signal, broadcast::error::RecvError>,
+    ) -> Option<Option<Bytes>> {
+        match signal {
+            Ok(Signal::Event(frame)) if self.permit.scopes().contains(&frame.scope) => {
+                Some(Some(frame.bytes.clone()))
+            }
+            Ok(Signal::Event(_)) => None,
+            Ok(Signal::Heartbeat) => Some(Some(Bytes::from_static(HEARTBEAT))),
+            Ok(Signal::Shutdown) | Err(broadcast::error::RecvError::Closed) => Some(None),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "SSE consumer lagged; sending reset and closing");
+                self.closing = true;
+                Some(Some(reset_frame(ResetReason::Lagged, self.hub.cursor())))
+            }
         }
     }
 }

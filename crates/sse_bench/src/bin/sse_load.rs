@@ -42,7 +42,7 @@ fn options() -> Options {
         events: 100,
         interval: Duration::from_millis(100),
         burst: 200,
-        targets: vec!["rust".into(), "node".into()],
+        targets: vec!["rust".into(), "rust-axum".into(), "node".into()],
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -235,9 +235,13 @@ fn rss_kib(pid: u32) -> u64 {
 
 async fn spawn_server(target: &str) -> (Child, SocketAddr) {
     let mut command = match target {
-        "rust" => {
+        "rust" | "rust-axum" => {
             let exe = std::env::current_exe().expect("current exe");
-            Command::new(exe.with_file_name("hub_server"))
+            let mut c = Command::new(exe.with_file_name("hub_server"));
+            if target == "rust-axum" {
+                c.env("BENCH_SERVE", "axum");
+            }
+            c
         }
         "node" => {
             let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peer-node/server.mjs");
@@ -425,16 +429,18 @@ async fn main() {
             );
             results.push((target.clone(), r));
         }
-        if let [(a, ra), (b, rb)] = &results[..] {
-            println!(
-                "| {b} / {a} | {n} | | {:.1}x | {:.1}x | {:.1}x | {:.1}x | {:.1}x | {:.2}x | |",
-                rb.rss_per_conn / ra.rss_per_conn.max(1.0),
-                rb.p50.as_secs_f64() / ra.p50.as_secs_f64().max(1e-9),
-                rb.p99.as_secs_f64() / ra.p99.as_secs_f64().max(1e-9),
-                rb.max.as_secs_f64() / ra.max.as_secs_f64().max(1e-9),
-                rb.cpu_per_event.as_secs_f64() / ra.cpu_per_event.as_secs_f64().max(1e-9),
-                rb.burst_rate / ra.burst_rate.max(1e-9),
-            );
+        if let [(a, ra), others @ ..] = &results[..] {
+            for (b, rb) in others {
+                println!(
+                    "| {b} / {a} | {n} | | {:.1}x | {:.1}x | {:.1}x | {:.1}x | {:.1}x | {:.2}x | |",
+                    rb.rss_per_conn / ra.rss_per_conn.max(1.0),
+                    rb.p50.as_secs_f64() / ra.p50.as_secs_f64().max(1e-9),
+                    rb.p99.as_secs_f64() / ra.p99.as_secs_f64().max(1e-9),
+                    rb.max.as_secs_f64() / ra.max.as_secs_f64().max(1e-9),
+                    rb.cpu_per_event.as_secs_f64() / ra.cpu_per_event.as_secs_f64().max(1e-9),
+                    rb.burst_rate / ra.burst_rate.max(1e-9),
+                );
+            }
         }
     }
 }
