@@ -175,11 +175,65 @@ async fn everything_else_is_served_by_axum_on_the_same_listener() {
         .unwrap();
     assert_eq!(unknown.status(), 404);
 
-    // The same keep-alive connection, now asking for the stream: hyper serves it.
+    // The same keep-alive connection, now asking for the stream (what browsers do): the
+    // listener takes it over from hyper.
     let response = client.get(server.url(EVENTS)).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert!(response.headers().contains_key("date"), "served by hyper");
+    assert!(
+        !response.headers().contains_key("date"),
+        "written by the listener"
+    );
+    assert_eq!(response.headers()["connection"], "close");
     drop(response);
+
+    // On one raw keep-alive connection: a POST whose body looks exactly like a stream request
+    // is a body (hyper answers the POST), a GET with a body is hyper's, and only then a real
+    // stream request at a request boundary is taken over.
+    let mut socket = TcpStream::connect(server.addr).await.unwrap();
+    let decoy = "GET /api/query-tags/events HTTP/1.1\r\nHost: x\r\n\r\n";
+    let requests = [
+        format!(
+            "POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{decoy}",
+            decoy.len()
+        ),
+        "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(),
+        decoy.to_owned(),
+    ];
+    let mut seen = String::new();
+    let mut buf = vec![0u8; 4096];
+    for (request, expect) in requests
+        .iter()
+        .zip(["HTTP/1.1 405", "\r\n\r\nhi", "event: hello"])
+    {
+        socket.write_all(request.as_bytes()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !seen.contains(expect) {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed early: {seen}");
+                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no {expect:?} in {seen}"));
+    }
+    assert_eq!(seen.matches("HTTP/1.1 ").count(), 3, "{seen}");
+    let stream_head = &seen[seen.rfind("HTTP/1.1 ").unwrap()..];
+    assert!(stream_head.starts_with("HTTP/1.1 200 OK\r\n"), "{seen}");
+    assert!(
+        !stream_head.contains("date: "),
+        "the stream is the listener's: {seen}"
+    );
+    let published = hub.invalidate_tags([tag("after-takeover")]).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !seen.contains("after-takeover") {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed early: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await
+    .expect("the taken-over stream is live");
+    assert!(seen.contains(&format!("id: {published}")));
 
     // HTTP/1.0 and a request with a body are left to hyper.
     let answer = raw(&server, b"GET /api/query-tags/events HTTP/1.0\r\n\r\n").await;
@@ -193,7 +247,7 @@ async fn everything_else_is_served_by_axum_on_the_same_listener() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("date: "), "{answer}");
 
-    // A head longer than the listener reads itself goes to hyper, which serves it (and refuses
+    // A head longer than the listener follows goes to hyper, which serves it (and refuses
     // really large ones).
     let long = format!(
         "GET /api/query-tags/events HTTP/1.1\r\nHost: x\r\nx-big: {}\r\n\r\n",

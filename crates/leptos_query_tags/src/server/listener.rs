@@ -1,14 +1,23 @@
-//! [`HubListener`]: serves the event stream straight from the socket, hands every other
-//! connection to axum.
+//! [`HubListener`]: writes the event stream straight to the socket; axum serves the rest.
 //!
 //! Under `axum::serve` every connection carries hyper's fixed read and write buffers (8 KiB
 //! each), which is most of what an idle SSE stream costs. A stream needs none of them: after
-//! its request head it only ever writes small frames. The listener reads the head of each new
-//! connection; when it is `GET <base>/events` over HTTP/1.1 the request still goes through the
-//! application's router (so its middleware, sessions and scope resolver see it as usual), but the
-//! stream is then written to the socket by a small loop that holds no buffer between events.
-//! Anything else (other paths, HTTP/2, HTTP/1.0, bodies, upgrades, heads that arrive slowly)
-//! is handed to axum untouched, with the bytes already read put back in front.
+//! its request head it only ever writes small frames.
+//!
+//! Every connection is served by axum (hyper) as usual, through a [`HubIo`] that follows the
+//! HTTP/1.1 request framing of what the client sends: where each request head starts and ends,
+//! and how long its body is. When a complete request head at a request boundary is a plain
+//! `GET <base>/events` (HTTP/1.1, no body, nothing pipelined after it), hyper is not given it:
+//! it sees the client close between two requests, as after any keep-alive exchange, and lets
+//! the connection go. The hub then passes the request through the application's router (so its
+//! middleware, sessions and scope resolver see it as usual) and writes the stream to the socket
+//! with a small loop that holds no buffer between events. Browsers send their `EventSource`
+//! request on an idle keep-alive connection more often than not, so this has to work on any
+//! request of a connection, not only the first.
+//!
+//! Whatever the tracking cannot follow with certainty (chunked request bodies, upgrades,
+//! HTTP/2, HTTP/1.0, malformed or very large heads) switches the connection to plain
+//! pass-through for good: hyper serves it exactly as without the listener.
 
 use super::sse::{Connection, LeanStream, LeanStreamRequest, Ready};
 use axum::body::Body;
@@ -19,33 +28,35 @@ use bytes::Bytes;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 use tower_service::Service;
 
-/// Largest request head the listener reads itself; longer ones go to axum (which answers them).
+/// Largest request head the listener follows; a longer one switches the connection to
+/// pass-through (hyper answers it).
 const MAX_HEAD: usize = 16 * 1024;
-/// How long a new connection may take to send its request head before it goes to axum as is.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most request headers of a stream request.
+/// Most request headers the listener parses.
 const MAX_HEADERS: usize = 64;
 /// Largest error body (a JSON error, or whatever a middleware answered) written for a stream
 /// request that was refused.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// A listener for `axum::serve` that serves the hub's event stream itself, with a few hundred
-/// bytes of memory per open stream instead of the ~20 KiB of a connection served by hyper.
+/// A listener for `axum::serve` that writes the hub's event streams to their sockets itself:
+/// about 3 KiB of memory per open stream instead of the ~20 KiB of a stream served by hyper.
 ///
 /// Made by [`Hub::listener`](super::Hub::listener); see there.
 pub struct HubListener {
     listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     app: Router,
     events_target: Bytes,
-    handed_tx: mpsc::UnboundedSender<(HubIo, SocketAddr)>,
-    handed_rx: mpsc::UnboundedReceiver<(HubIo, SocketAddr)>,
 }
 
 impl std::fmt::Debug for HubListener {
@@ -54,7 +65,7 @@ impl std::fmt::Debug for HubListener {
             .field("listener", &self.listener)
             .field(
                 "events_target",
-                &String::from_utf8_lossy(&self.events_target),
+                &String::from_utf8_lossy(&self.shared.events_target),
             )
             .finish_non_exhaustive()
     }
@@ -62,13 +73,12 @@ impl std::fmt::Debug for HubListener {
 
 impl HubListener {
     pub(crate) fn new(listener: TcpListener, app: Router, events_path: &str) -> HubListener {
-        let (handed_tx, handed_rx) = mpsc::unbounded_channel();
         HubListener {
             listener,
-            app,
-            events_target: Bytes::from(format!("GET {events_path}")),
-            handed_tx,
-            handed_rx,
+            shared: Arc::new(Shared {
+                app,
+                events_target: Bytes::from(format!("GET {events_path}")),
+            }),
         }
     }
 }
@@ -79,19 +89,20 @@ impl axum::serve::Listener for HubListener {
 
     async fn accept(&mut self) -> (HubIo, SocketAddr) {
         loop {
-            tokio::select! {
-                Some(handed) = self.handed_rx.recv() => return handed,
-                accepted = self.listener.accept() => match accepted {
-                    Ok((socket, addr)) => {
-                        let connection = Classify {
-                            app: self.app.clone(),
-                            events_target: self.events_target.clone(),
-                            handed: self.handed_tx.clone(),
-                        };
-                        tokio::spawn(connection.run(socket, addr));
-                    }
-                    Err(error) => accept_error(error).await,
-                },
+            match self.listener.accept().await {
+                Ok((socket, addr)) => {
+                    let io = HubIo {
+                        socket: Arc::new(socket),
+                        addr,
+                        shared: self.shared.clone(),
+                        framing: Framing::Head(Vec::new()),
+                        held: Vec::new(),
+                        release: Vec::new(),
+                        released: None,
+                    };
+                    return (io, addr);
+                }
+                Err(error) => accept_error(error).await,
             }
         }
     }
@@ -116,11 +127,125 @@ async fn accept_error(error: io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-/// A connection handed to axum: the bytes the listener already read, then the socket.
+/// Where the client is in its stream of requests.
+#[derive(Debug)]
+enum Framing {
+    /// Inside a request head; holds the part seen so far (empty at a request boundary).
+    Head(Vec<u8>),
+    /// Inside a request body with this many bytes left.
+    Body(u64),
+    /// Not followed any more: everything goes to hyper.
+    PassThrough,
+    /// The connection now carries an event stream; hyper was told the client closed.
+    Taken,
+}
+
+/// A connection as axum sees it, from a [`HubListener`].
 #[derive(Debug)]
 pub struct HubIo {
-    read: Bytes,
-    socket: TcpStream,
+    socket: Arc<TcpStream>,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    framing: Framing,
+    /// Bytes read at a request boundary and held back while they may be a stream request.
+    held: Vec<u8>,
+    /// Bytes read, found not to be a stream request, not yet given to hyper.
+    release: Vec<u8>,
+    /// Told when hyper lets go of the connection, once a stream request was taken.
+    released: Option<oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shared(..)")
+    }
+}
+
+impl Drop for HubIo {
+    fn drop(&mut self) {
+        if let Some(released) = self.released.take() {
+            let _ = released.send(());
+        }
+    }
+}
+
+impl HubIo {
+    fn socket(&mut self) -> io::Result<Pin<&mut TcpStream>> {
+        Arc::get_mut(&mut self.socket)
+            .map(Pin::new)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "the event stream took over"))
+    }
+
+    /// Follows the request framing over `bytes`, which hyper is about to read.
+    fn follow(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            match &mut self.framing {
+                Framing::PassThrough | Framing::Taken => return,
+                Framing::Body(left) => {
+                    let n = (*left).min(bytes.len() as u64);
+                    *left -= n;
+                    bytes = &bytes[n as usize..];
+                    if *left == 0 {
+                        self.framing = Framing::Head(Vec::new());
+                    }
+                }
+                Framing::Head(seen) => {
+                    let before = seen.len();
+                    seen.extend_from_slice(bytes);
+                    match head_end(seen) {
+                        Some(end) => {
+                            let next = body_of(&seen[..end]);
+                            bytes = &bytes[end - before..];
+                            self.framing = next;
+                        }
+                        None if seen.len() > MAX_HEAD => self.framing = Framing::PassThrough,
+                        None => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// At a request boundary: takes `held` as a stream request, gives it to hyper, or waits
+    /// for more. `Some(true)`: taken.
+    fn decide(&mut self) -> Option<bool> {
+        match classify(&self.held, &self.shared.events_target) {
+            Head::Incomplete => None,
+            Head::Stream { len } if len == self.held.len() => Some(true),
+            _ => Some(false),
+        }
+    }
+
+    /// Hands the stream request in `held` to a task that serves it once hyper has let go.
+    fn take_stream(&mut self) {
+        self.framing = Framing::Taken;
+        let (released, hyper_done) = oneshot::channel();
+        self.released = Some(released);
+        let head = std::mem::take(&mut self.held);
+        let socket = self.socket.clone();
+        let shared = self.shared.clone();
+        let addr = self.addr;
+        tokio::spawn(async move {
+            let _ = hyper_done.await;
+            // hyper has dropped its side: the socket is ours alone.
+            let Ok(socket) = Arc::try_unwrap(socket) else {
+                return;
+            };
+            let Some(request) = request(&head, addr) else {
+                return;
+            };
+            drop(head);
+            tracing::trace!(peer = %addr, "event stream served by the hub listener");
+            let mut app = shared.app.clone();
+            drop(shared);
+            let response = match Service::call(&mut app, request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            drop(app);
+            let _ = serve_response(socket, response).await;
+        });
+    }
 }
 
 impl AsyncRead for HubIo {
@@ -129,54 +254,159 @@ impl AsyncRead for HubIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if !self.read.is_empty() {
-            let n = self.read.len().min(buf.remaining());
-            buf.put_slice(&self.read.split_to(n));
-            return Poll::Ready(Ok(()));
+        let this = &mut *self;
+        loop {
+            if !this.release.is_empty() {
+                // Bytes that turned out not to be a stream request: hyper's now.
+                let n = this.release.len().min(buf.remaining());
+                let given: Vec<u8> = this.release.drain(..n).collect();
+                buf.put_slice(&given);
+                this.follow(&given);
+                if this.release.is_empty() {
+                    this.release = Vec::new();
+                }
+                return Poll::Ready(Ok(()));
+            }
+            match &this.framing {
+                Framing::Taken => return Poll::Ready(Ok(())), // hyper sees the client close
+                Framing::Head(seen) if seen.is_empty() => {}
+                _ => {
+                    // Mid-request or pass-through: read straight into hyper's buffer.
+                    let filled = buf.filled().len();
+                    ready!(this.socket()?.poll_read(cx, buf))?;
+                    this.follow(&buf.filled()[filled..]);
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            // At a request boundary: hold what arrives until it is clearly a stream request
+            // or clearly not.
+            match this.decide() {
+                Some(true) => {
+                    this.take_stream();
+                    return Poll::Ready(Ok(()));
+                }
+                Some(false) => {
+                    this.release = std::mem::take(&mut this.held);
+                    continue;
+                }
+                None => {}
+            }
+            let mut chunk = [0u8; 2048];
+            let mut read = ReadBuf::new(&mut chunk);
+            ready!(this.socket()?.poll_read(cx, &mut read))?;
+            if read.filled().is_empty() {
+                if this.held.is_empty() {
+                    return Poll::Ready(Ok(())); // the client closed between requests
+                }
+                // The client closed mid-head: hyper gets what came, then the end.
+                this.release = std::mem::take(&mut this.held);
+                continue;
+            }
+            this.held.extend_from_slice(read.filled());
         }
-        Pin::new(&mut self.socket).poll_read(cx, buf)
     }
 }
 
+/// Writes go through a shared reference: once a stream request is taken, hyper may still be
+/// finishing the previous response (the stream waits until hyper lets go).
 impl AsyncWrite for HubIo {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.socket).poll_write(cx, buf)
+        loop {
+            ready!(self.socket.poll_write_ready(cx))?;
+            match self.socket.try_write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                done => return Poll::Ready(done),
+            }
+        }
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.socket).poll_write_vectored(cx, bufs)
+        loop {
+            ready!(self.socket.poll_write_ready(cx))?;
+            match self.socket.try_write_vectored(bufs) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                done => return Poll::Ready(done),
+            }
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.socket.is_write_vectored()
+        true
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.socket).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(())) // a TCP socket has nothing to flush
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.socket).poll_shutdown(cx)
+        if matches!(self.framing, Framing::Taken) {
+            // hyper closes its side; the stream goes on.
+            return Poll::Ready(Ok(()));
+        }
+        self.socket()?.poll_shutdown(cx)
     }
 }
 
-/// What the first bytes of a connection say.
+/// The end of the request head in `seen` (just past its blank line), if it is there.
+fn head_end(seen: &[u8]) -> Option<usize> {
+    seen.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+}
+
+/// What follows a complete request head: its body, or pass-through when the listener cannot
+/// be certain where the next request starts.
+fn body_of(head: &[u8]) -> Framing {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(_)) if request.version == Some(1) => {}
+        _ => return Framing::PassThrough,
+    }
+    if request.method == Some("CONNECT") {
+        return Framing::PassThrough;
+    }
+    let mut length = 0u64;
+    for h in request.headers.iter() {
+        if h.name.eq_ignore_ascii_case("transfer-encoding")
+            || h.name.eq_ignore_ascii_case("upgrade")
+        {
+            return Framing::PassThrough;
+        }
+        if h.name.eq_ignore_ascii_case("content-length") {
+            match std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+            {
+                Some(n) if length == 0 || length == n => length = n,
+                _ => return Framing::PassThrough,
+            }
+        }
+    }
+    if length == 0 {
+        Framing::Head(Vec::new())
+    } else {
+        Framing::Body(length)
+    }
+}
+
+/// What the first bytes of a request say.
 #[derive(Debug, PartialEq)]
 enum Head {
     /// Not a stream request (or one the listener leaves to hyper).
     Other,
     /// Could still become a stream request: read more.
     Incomplete,
-    /// A complete stream request head of this many bytes.
-    Stream,
+    /// A complete stream request head of `len` bytes.
+    Stream { len: usize },
 }
 
 fn classify(read: &[u8], events_target: &[u8]) -> Head {
@@ -194,7 +424,7 @@ fn classify(read: &[u8], events_target: &[u8]) -> Head {
     let mut request = httparse::Request::new(&mut headers);
     match request.parse(read) {
         Ok(httparse::Status::Partial) if read.len() < MAX_HEAD => Head::Incomplete,
-        Ok(httparse::Status::Complete(_)) if request.version == Some(1) => {
+        Ok(httparse::Status::Complete(len)) if request.version == Some(1) => {
             // A request with a body, or one asking to switch protocols, is not a plain stream
             // request: hyper knows what to do with those.
             let plain = request.headers.iter().all(|h| {
@@ -205,7 +435,7 @@ fn classify(read: &[u8], events_target: &[u8]) -> Head {
                     || (name.eq_ignore_ascii_case("content-length") && h.value != b"0"))
             });
             if plain {
-                Head::Stream
+                Head::Stream { len }
             } else {
                 Head::Other
             }
@@ -230,56 +460,6 @@ fn request(read: &[u8], addr: SocketAddr) -> Option<Request<Body>> {
     request.extensions_mut().insert(ConnectInfo(addr));
     request.extensions_mut().insert(LeanStreamRequest);
     Some(request)
-}
-
-struct Classify {
-    app: Router,
-    events_target: Bytes,
-    handed: mpsc::UnboundedSender<(HubIo, SocketAddr)>,
-}
-
-impl Classify {
-    async fn run(self, mut socket: TcpStream, addr: SocketAddr) {
-        let mut read = Vec::with_capacity(1024);
-        let head = tokio::time::timeout(HEAD_TIMEOUT, async {
-            loop {
-                match classify(&read, &self.events_target) {
-                    Head::Incomplete => {}
-                    decided => return Ok::<_, io::Error>(decided),
-                }
-                if read.capacity() == read.len() {
-                    read.reserve(read.len());
-                }
-                if tokio::io::AsyncReadExt::read_buf(&mut socket, &mut read).await? == 0 {
-                    return Ok(Head::Other);
-                }
-            }
-        })
-        .await
-        .unwrap_or(Ok(Head::Other));
-        let request = match head {
-            Ok(Head::Stream) => request(&read, addr),
-            Ok(_) => None,
-            Err(_) => return,
-        };
-        let Some(request) = request else {
-            // hyper reads the request again from the start, and answers it.
-            let io = HubIo {
-                read: Bytes::from(read),
-                socket,
-            };
-            let _ = self.handed.send((io, addr));
-            return;
-        };
-        drop(read);
-        let mut app = self.app;
-        let response = match Service::call(&mut app, request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
-        drop(app);
-        let _ = serve_response(socket, response).await;
-    }
 }
 
 /// Writes the router's answer to a stream request: the stream itself when the hub accepted it,
@@ -418,11 +598,11 @@ mod tests {
         );
         assert_eq!(
             c("GET /api/query-tags/events HTTP/1.1\r\n\r\n"),
-            Head::Stream
+            Head::Stream { len: 93 }
         );
         assert_eq!(
             c("GET /api/query-tags/events?scope=user:1&cursor=1-2 HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 1-2\r\n\r\n"),
-            Head::Stream
+            Head::Stream { len: 93 }
         );
         assert_eq!(
             c("POST /api/query-tags/events HTTP/1.1\r\n\r\n"),
