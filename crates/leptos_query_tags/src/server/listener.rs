@@ -598,11 +598,11 @@ mod tests {
         );
         assert_eq!(
             c("GET /api/query-tags/events HTTP/1.1\r\n\r\n"),
-            Head::Stream { len: 93 }
+            Head::Stream { len: 39 }
         );
         assert_eq!(
             c("GET /api/query-tags/events?scope=user:1&cursor=1-2 HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 1-2\r\n\r\n"),
-            Head::Stream { len: 93 }
+            Head::Stream { len: 92 }
         );
         assert_eq!(
             c("POST /api/query-tags/events HTTP/1.1\r\n\r\n"),
@@ -647,6 +647,30 @@ mod tests {
             Head::Other,
             "an oversized head goes to hyper, which refuses it"
         );
+    }
+
+    #[test]
+    fn follows_request_bodies() {
+        assert!(matches!(body_of(b"GET / HTTP/1.1\r\n\r\n"), Framing::Head(h) if h.is_empty()));
+        assert!(matches!(
+            body_of(b"POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n"),
+            Framing::Body(12)
+        ));
+        for unfollowed in [
+            &b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+            b"CONNECT x:1 HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\n",
+        ] {
+            assert!(
+                matches!(body_of(unfollowed), Framing::PassThrough),
+                "{}",
+                String::from_utf8_lossy(unfollowed)
+            );
+        }
     }
 
     #[test]
