@@ -4,17 +4,18 @@
 //!
 //! No HTTP, no async runtime, no server: the writer process holds N accepted sockets and, each
 //! round, writes 120 bytes (the size of an `invalidate` frame) to every one of them from
-//! `--writers` threads (default 2: one per core); the reader process (the same program,
-//! started by it) reads each connection's 120 bytes with plain blocking reads, in the order
-//! they were written, and reports when it has them all. A round's latency is from the first
-//! write to the reader's report: what a perfect server could reach in `sse_load`.
+//! `--writers` threads (default 2: one per core) with plain blocking writes; the reader process
+//! (the same program, started by it) reads them as `sse_load` does (a tokio task per
+//! connection) and reports when every connection has the round's bytes. A round's latency is
+//! from the first write to the reader's report: what a server with no overhead at all (no
+//! HTTP, no runtime, no queues) would reach in `sse_load`.
 //!
 //! ```sh
 //! cargo build --release -p sse_bench
 //! target/release/loopback_floor --connections 1000,10000
 //! ```
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
@@ -29,21 +30,42 @@ fn arg(name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
-/// The reader process: connects `n` sockets, then for each round reads every socket's frame and
-/// prints `done`.
+/// The reader process: connects `n` sockets and reads them the way `sse_load` does (one tokio
+/// task per connection on a two-thread runtime); prints `done` when every connection has a
+/// round's frame.
 fn reader(addr: SocketAddr, n: usize, rounds: usize) {
-    let mut sockets: Vec<TcpStream> = (0..n)
-        .map(|_| TcpStream::connect(addr).expect("connect"))
-        .collect();
-    let stdout = std::io::stdout();
-    writeln!(stdout.lock(), "connected").unwrap();
-    let mut buf = [0u8; FRAME];
-    for _ in 0..rounds {
-        for socket in sockets.iter_mut() {
-            socket.read_exact(&mut buf).expect("read a frame");
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncReadExt;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let received: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..rounds).map(|_| AtomicUsize::new(0)).collect());
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..n {
+            let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let received = received.clone();
+            let done_tx = done_tx.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; FRAME];
+                for round in 0..rounds {
+                    socket.read_exact(&mut buf).await.expect("read a frame");
+                    if received[round].fetch_add(1, Ordering::SeqCst) + 1 == n {
+                        let _ = done_tx.send(());
+                    }
+                }
+            });
         }
-        writeln!(stdout.lock(), "done").unwrap();
-    }
+        let stdout = std::io::stdout();
+        writeln!(stdout.lock(), "connected").unwrap();
+        for _ in 0..rounds {
+            done_rx.recv().await;
+            writeln!(stdout.lock(), "done").unwrap();
+        }
+    });
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
