@@ -156,7 +156,8 @@ async fn raw(server: &TestServer, request: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[tokio::test]
+// Two worker threads: the takeover hands the socket from hyper's task to the stream's task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_else_is_served_by_axum_on_the_same_listener() {
     let hub = hub();
     let server = TestServer::start(Serving::HubListener, &hub, app(&hub)).await;

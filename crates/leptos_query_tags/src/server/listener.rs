@@ -227,11 +227,15 @@ impl HubIo {
         let addr = self.addr;
         tokio::spawn(async move {
             let _ = hyper_done.await;
-            // hyper has dropped its side: the socket is ours alone.
-            let Ok(socket) = Arc::try_unwrap(socket) else {
+            // hyper has dropped its side: the socket is ours alone once the dropped `HubIo`'s
+            // own reference is gone too, microseconds after it said so.
+            let Some(socket) = sole_owner(socket).await else {
                 return;
             };
             let Some(request) = request(&head, addr) else {
+                // httparse took the head, the `http` crate did not (say, an odd header value).
+                let mut socket = socket;
+                let _ = socket.write_all(BAD_REQUEST).await;
                 return;
             };
             drop(head);
@@ -246,6 +250,26 @@ impl HubIo {
             let _ = serve_response(socket, response).await;
         });
     }
+}
+
+const BAD_REQUEST: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+/// Waits (briefly) until `socket` has no other owner and unwraps it.
+async fn sole_owner(mut socket: Arc<TcpStream>) -> Option<TcpStream> {
+    for attempt in 0..1_000u32 {
+        match Arc::try_unwrap(socket) {
+            Ok(socket) => return Some(socket),
+            Err(shared) => socket = shared,
+        }
+        if attempt < 100 {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    tracing::warn!("an event stream's connection was never released; closing it");
+    None
 }
 
 impl AsyncRead for HubIo {
