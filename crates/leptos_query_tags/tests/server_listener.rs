@@ -147,6 +147,20 @@ async fn streams_go_through_the_routers_middleware(serving: Serving) {
     .expect("the closed stream is noticed");
 }
 
+/// Reads from `socket` into `seen` until it contains `needle` (within 5 s).
+async fn read_until(socket: &mut TcpStream, seen: &mut String, needle: &str) {
+    let mut buf = vec![0u8; 4096];
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !seen.contains(needle) {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed early: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle:?} in {seen}"));
+}
+
 /// Sends `request` raw and reads the whole answer (the server closes or the time runs out).
 async fn raw(server: &TestServer, request: &[u8]) -> String {
     let mut socket = TcpStream::connect(server.addr).await.unwrap();
@@ -201,21 +215,12 @@ async fn everything_else_is_served_by_axum_on_the_same_listener() {
         decoy.to_owned(),
     ];
     let mut seen = String::new();
-    let mut buf = vec![0u8; 4096];
     for (request, expect) in requests
         .iter()
         .zip(["HTTP/1.1 405", "\r\n\r\nhi", "event: hello"])
     {
         socket.write_all(request.as_bytes()).await.unwrap();
-        tokio::time::timeout(Duration::from_secs(5), async {
-            while !seen.contains(expect) {
-                let n = socket.read(&mut buf).await.unwrap();
-                assert!(n > 0, "closed early: {seen}");
-                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("no {expect:?} in {seen}"));
+        read_until(&mut socket, &mut seen, expect).await;
     }
     assert_eq!(seen.matches("HTTP/1.1 ").count(), 3, "{seen}");
     let stream_head = &seen[seen.rfind("HTTP/1.1 ").unwrap()..];
@@ -225,15 +230,7 @@ async fn everything_else_is_served_by_axum_on_the_same_listener() {
         "the stream is the listener's: {seen}"
     );
     let published = hub.invalidate_tags([tag("after-takeover")]).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while !seen.contains("after-takeover") {
-            let n = socket.read(&mut buf).await.unwrap();
-            assert!(n > 0, "closed early: {seen}");
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    })
-    .await
-    .expect("the taken-over stream is live");
+    read_until(&mut socket, &mut seen, "after-takeover").await; // the taken-over stream is live
     assert!(seen.contains(&format!("id: {published}")));
 
     // HTTP/1.0 and a request with a body are left to hyper.

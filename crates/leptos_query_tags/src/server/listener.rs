@@ -339,13 +339,7 @@ impl AsyncWrite for HubIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.socket.poll_write_ready(cx))?;
-            match self.socket.try_write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                done => return Poll::Ready(done),
-            }
-        }
+        poll_shared_write(&self.socket, cx, |socket| socket.try_write(buf))
     }
 
     fn poll_write_vectored(
@@ -353,13 +347,7 @@ impl AsyncWrite for HubIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.socket.poll_write_ready(cx))?;
-            match self.socket.try_write_vectored(bufs) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                done => return Poll::Ready(done),
-            }
-        }
+        poll_shared_write(&self.socket, cx, |socket| socket.try_write_vectored(bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -379,6 +367,22 @@ impl AsyncWrite for HubIo {
     }
 }
 
+/// Writes with `write` once the socket is writable; what tokio's own `poll_write` does, through
+/// a shared reference.
+fn poll_shared_write(
+    socket: &TcpStream,
+    cx: &mut Context<'_>,
+    write: impl Fn(&TcpStream) -> io::Result<usize>,
+) -> Poll<io::Result<usize>> {
+    loop {
+        ready!(socket.poll_write_ready(cx))?;
+        match write(socket) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            done => return Poll::Ready(done),
+        }
+    }
+}
+
 /// The end of the request head in `seen` (just past its blank line), if it is there.
 fn head_end(seen: &[u8]) -> Option<usize> {
     seen.windows(4)
@@ -392,10 +396,14 @@ fn body_of(head: &[u8]) -> Framing {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     match request.parse(head) {
-        Ok(httparse::Status::Complete(_)) if request.version == Some(1) => {}
-        _ => return Framing::PassThrough,
+        Ok(httparse::Status::Complete(_)) => framing_after(&request),
+        _ => Framing::PassThrough,
     }
-    if request.method == Some("CONNECT") {
+}
+
+/// What follows the parsed head `request`: see [`body_of`].
+fn framing_after(request: &httparse::Request<'_, '_>) -> Framing {
+    if request.version != Some(1) || request.method == Some("CONNECT") {
         return Framing::PassThrough;
     }
     let mut length = 0u64;
@@ -448,17 +456,15 @@ fn classify(read: &[u8], events_target: &[u8]) -> Head {
     let mut request = httparse::Request::new(&mut headers);
     match request.parse(read) {
         Ok(httparse::Status::Partial) if read.len() < MAX_HEAD => Head::Incomplete,
-        Ok(httparse::Status::Complete(len)) if request.version == Some(1) => {
-            // A request with a body, or one asking to switch protocols, is not a plain stream
-            // request: hyper knows what to do with those.
-            let plain = request.headers.iter().all(|h| {
-                let name = h.name;
-                !(name.eq_ignore_ascii_case("transfer-encoding")
-                    || name.eq_ignore_ascii_case("upgrade")
-                    || name.eq_ignore_ascii_case("expect")
-                    || (name.eq_ignore_ascii_case("content-length") && h.value != b"0"))
-            });
-            if plain {
+        Ok(httparse::Status::Complete(len)) => {
+            // A request with a body, or one asking to switch protocols or to be told to go on,
+            // is not a plain stream request: hyper knows what to do with those.
+            let no_body = matches!(framing_after(&request), Framing::Head(_));
+            let expects = request
+                .headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("expect"));
+            if no_body && !expects {
                 Head::Stream { len }
             } else {
                 Head::Other
