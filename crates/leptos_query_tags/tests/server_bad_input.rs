@@ -235,7 +235,7 @@ async fn without_a_secret_the_publish_endpoint_does_not_exist(serving: Serving) 
     assert_eq!(hub.cursor().seq, 0);
 }
 
-on_both_servers!(
+on_every_server!(
     bad_input_gets_4xx_and_everyone_else_is_still_served,
     without_a_secret_the_publish_endpoint_does_not_exist
 );

@@ -132,7 +132,7 @@ async fn connection_limits_answer_429_and_give_places_back(serving: Serving) {
     alice_again.expect("invalidate").await;
 }
 
-on_both_servers!(
+on_every_server!(
     a_client_that_stops_reading_gets_reset_and_is_closed,
     connection_limits_answer_429_and_give_places_back
 );

@@ -107,7 +107,9 @@ proptest! {
     ) {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         runtime.block_on(run(Serving::Axum, events.clone()))?;
-        runtime.block_on(run(Serving::HubListener, events))?;
+        #[cfg(feature = "lean-streams")]
+        runtime.block_on(run(Serving::Lean, events.clone()))?;
+        runtime.block_on(run(Serving::Hub, events))?;
     }
 }
 
@@ -127,4 +129,4 @@ async fn asking_for_a_scope_one_may_not_have_is_403_with_json(serving: Serving) 
     allowed.expect("hello").await;
 }
 
-on_both_servers!(asking_for_a_scope_one_may_not_have_is_403_with_json);
+on_every_server!(asking_for_a_scope_one_may_not_have_is_403_with_json);

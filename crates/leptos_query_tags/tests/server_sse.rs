@@ -194,7 +194,7 @@ async fn shutdown_ends_open_streams_and_refuses_new_ones(serving: Serving) {
     assert_eq!(refused.status, 503);
 }
 
-on_both_servers!(
+on_every_server!(
     server_function_invalidation_reaches_a_subscriber_with_its_tags,
     a_failing_server_function_publishes_nothing,
     reconnecting_with_last_event_id_replays_what_was_missed,

@@ -56,6 +56,13 @@ pub enum HubError {
         /// The limit.
         limit: usize,
     },
+    /// `429 too_many_streams_for_client`: this client address holds its maximum of streams
+    /// ([`HubBuilder::max_streams_per_client`](super::HubBuilder::max_streams_per_client)).
+    #[error("this client already has its maximum of {limit} event streams")]
+    TooManyStreamsForClient {
+        /// The limit.
+        limit: usize,
+    },
     /// `401 unauthorized`: the publish endpoint needs `Authorization: Bearer <secret>`.
     #[error("publishing needs `Authorization: Bearer <secret>` with the hub's publish secret")]
     Unauthorized,
@@ -100,9 +107,9 @@ impl HubError {
             HubError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             HubError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             HubError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            HubError::TooManyConnections { .. } | HubError::TooManyConnectionsForScope { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            HubError::TooManyConnections { .. }
+            | HubError::TooManyConnectionsForScope { .. }
+            | HubError::TooManyStreamsForClient { .. } => StatusCode::TOO_MANY_REQUESTS,
             HubError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -117,6 +124,7 @@ impl HubError {
             HubError::ForbiddenScope(_) => "forbidden_scope",
             HubError::TooManyConnections { .. } => "too_many_connections",
             HubError::TooManyConnectionsForScope { .. } => "too_many_connections_for_scope",
+            HubError::TooManyStreamsForClient { .. } => "too_many_streams_for_client",
             HubError::Unauthorized => "unauthorized",
             HubError::UnsupportedMediaType => "unsupported_media_type",
             HubError::BodyTooLarge { .. } => "body_too_large",
@@ -145,6 +153,7 @@ impl IntoResponse for HubError {
             }
             HubError::TooManyConnections { .. }
             | HubError::TooManyConnectionsForScope { .. }
+            | HubError::TooManyStreamsForClient { .. }
             | HubError::ShuttingDown => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }

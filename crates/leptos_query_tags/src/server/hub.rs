@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use http::request::Parts;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::net::IpAddr;
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +40,7 @@ pub struct HubBuilder {
     limits: DecodeLimits,
     max_connections: usize,
     max_connections_per_scope: usize,
+    max_streams_per_client: Option<usize>,
     publish_secret: Option<Arc<str>>,
     max_publish_body: usize,
     resolver: Option<ScopeResolver>,
@@ -55,6 +57,7 @@ impl Default for HubBuilder {
             limits: DecodeLimits::DEFAULT,
             max_connections: 10_000,
             max_connections_per_scope: 64,
+            max_streams_per_client: None,
             publish_secret: None,
             max_publish_body: 64 * 1024,
             resolver: None,
@@ -117,6 +120,16 @@ impl HubBuilder {
     /// answered `429`.
     pub fn max_connections_per_scope(mut self, connections: usize) -> Self {
         self.max_connections_per_scope = connections;
+        self
+    }
+
+    /// Most open streams from one client IP address (off by default); more are answered `429`.
+    /// The address is the request's `ConnectInfo<SocketAddr>`: [`Hub::serve`] always sets it,
+    /// with `axum::serve` use `into_make_service_with_connect_info::<SocketAddr>()`; requests
+    /// without it are not counted. Behind a reverse proxy every client has the proxy's address,
+    /// so set this to what the proxy may hold, or leave it off and limit at the proxy.
+    pub fn max_streams_per_client(mut self, streams: usize) -> Self {
+        self.max_streams_per_client = Some(streams);
         self
     }
 
@@ -229,6 +242,17 @@ pub(crate) enum Signal {
 struct Counts {
     total: usize,
     per_scope: HashMap<Scope, usize>,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+/// Takes one off `key`'s count, forgetting keys that reach zero.
+fn release<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, key: &K) {
+    if let Some(n) = counts.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(key);
+        }
+    }
 }
 
 /// Holds one stream's place in the connection limits; gives it back when dropped.
@@ -236,6 +260,8 @@ struct Counts {
 pub(crate) struct ConnectionPermit {
     hub: Hub,
     scopes: Arc<[Scope]>,
+    /// Counted against `max_streams_per_client`.
+    client: Option<IpAddr>,
 }
 
 impl ConnectionPermit {
@@ -249,12 +275,10 @@ impl Drop for ConnectionPermit {
         let mut counts = self.hub.counts();
         counts.total = counts.total.saturating_sub(1);
         for scope in self.scopes.iter().filter(|s| !s.is_global()) {
-            if let Some(n) = counts.per_scope.get_mut(scope) {
-                *n -= 1;
-                if *n == 0 {
-                    counts.per_scope.remove(scope);
-                }
-            }
+            release(&mut counts.per_scope, scope);
+        }
+        if let Some(client) = &self.client {
+            release(&mut counts.per_client, client);
         }
     }
 }
@@ -363,8 +387,13 @@ impl Hub {
         }
     }
 
-    /// Takes a place for a stream receiving `scopes`, or says which limit is reached.
-    pub(crate) fn admit(&self, scopes: Vec<Scope>) -> Result<ConnectionPermit, HubError> {
+    /// Takes a place for a stream receiving `scopes` from `client` (when known), or says which
+    /// limit is reached.
+    pub(crate) fn admit(
+        &self,
+        scopes: Vec<Scope>,
+        client: Option<IpAddr>,
+    ) -> Result<ConnectionPermit, HubError> {
         let config = &self.inner.config;
         let mut counts = self.counts();
         if counts.total >= config.max_connections {
@@ -381,13 +410,23 @@ impl Hub {
                 });
             }
         }
+        let client = client.filter(|_| config.max_streams_per_client.is_some());
+        if let (Some(client), Some(limit)) = (&client, config.max_streams_per_client) {
+            if counts.per_client.get(client).copied().unwrap_or(0) >= limit {
+                return Err(HubError::TooManyStreamsForClient { limit });
+            }
+        }
         counts.total += 1;
         for scope in scopes.iter().filter(|s| !s.is_global()) {
             *counts.per_scope.entry(scope.clone()).or_default() += 1;
         }
+        if let Some(client) = client {
+            *counts.per_client.entry(client).or_default() += 1;
+        }
         Ok(ConnectionPermit {
             hub: self.clone(),
             scopes: scopes.into(),
+            client,
         })
     }
 
@@ -527,46 +566,6 @@ impl Hub {
         let _ = self.inner.tx.send(Signal::Shutdown);
     }
 
-    /// Wraps `listener` for `axum::serve` so that the event stream is written straight to the
-    /// socket: an open stream then costs about 1.5 KiB instead of the ~20 KiB of a connection
-    /// served by hyper (its fixed 8 KiB read and write buffers). Stream requests still go
-    /// through `app` (the same router you give `axum::serve`), so middleware, sessions and
-    /// the scope resolver see them as usual; every other connection (other paths, HTTP/2,
-    /// upgrades, ...) is served by axum exactly as without it. Optional: with a plain
-    /// `TcpListener` the same endpoints work through hyper.
-    ///
-    /// ```no_run
-    /// use axum::Router;
-    /// use leptos_query_tags::server::Hub;
-    ///
-    /// # async fn run() {
-    /// let hub = Hub::builder().build();
-    /// let app: Router = hub.mount(Router::new());
-    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
-    /// axum::serve(hub.listener(listener, app.clone()), app)
-    ///     .with_graceful_shutdown({
-    ///         let hub = hub.clone();
-    ///         async move {
-    ///             let _ = tokio::signal::ctrl_c().await;
-    ///             hub.shutdown(); // ends the streams, whichever way they are served
-    ///         }
-    ///     })
-    ///     .await
-    ///     .unwrap();
-    /// # }
-    /// ```
-    pub fn listener(
-        &self,
-        listener: tokio::net::TcpListener,
-        app: axum::Router,
-    ) -> super::HubListener {
-        super::HubListener::new(
-            listener,
-            app,
-            &format!("{}{}", self.base_path(), crate::protocol::EVENTS_PATH),
-        )
-    }
-
     /// Number of open streams.
     pub fn connections(&self) -> usize {
         self.counts().total
@@ -664,20 +663,20 @@ mod tests {
             .max_connections_per_scope(1)
             .build();
         let alice = Scope::keyed("user", "alice").unwrap();
-        let first = hub.admit(vec![Scope::global(), alice.clone()]).unwrap();
+        let first = hub.admit(vec![Scope::global(), alice.clone()], None).unwrap();
         assert!(matches!(
-            hub.admit(vec![Scope::global(), alice.clone()]),
+            hub.admit(vec![Scope::global(), alice.clone()], None),
             Err(HubError::TooManyConnectionsForScope { .. })
         ));
-        let _g1 = hub.admit(vec![Scope::global()]).unwrap();
-        let _g2 = hub.admit(vec![Scope::global()]).unwrap();
+        let _g1 = hub.admit(vec![Scope::global()], None).unwrap();
+        let _g2 = hub.admit(vec![Scope::global()], None).unwrap();
         assert!(matches!(
-            hub.admit(vec![Scope::global()]),
+            hub.admit(vec![Scope::global()], None),
             Err(HubError::TooManyConnections { limit: 3 })
         ));
         drop(first);
         assert_eq!(hub.connections(), 2);
-        assert!(hub.admit(vec![alice]).is_ok(), "the place came back");
+        assert!(hub.admit(vec![alice], None).is_ok(), "the place came back");
     }
 
     #[test]

@@ -28,12 +28,12 @@
 mod context;
 mod error;
 mod hub;
-mod listener;
 mod publish;
+mod serve;
 mod sse;
 
 pub use crate::protocol::Scope;
 pub use context::{current_hub, invalidate_tags, invalidate_tags_in};
 pub use error::{HubError, InvalidateError};
 pub use hub::{Hub, HubBuilder};
-pub use listener::{HubIo, HubListener};
+pub use serve::{Serve, DEFAULT_HEAD_TIMEOUT, DEFAULT_WRITE_TIMEOUT};

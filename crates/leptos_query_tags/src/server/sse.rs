@@ -6,8 +6,7 @@ use crate::protocol::{
     event, Cursor, Hello, Reset, ResetReason, Scope, CURSOR_PARAM, EVENTS_PATH, PROTOCOL_VERSION,
     SCOPE_PARAM,
 };
-use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,6 +14,7 @@ use axum::Router;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -49,7 +49,10 @@ where
 {
     let router = Router::new().route(
         &format!("{}{EVENTS_PATH}", hub.base_path()),
-        get(events).fallback(|| async { HubError::MethodNotAllowed { allow: "GET" } }),
+        // `get` alone would answer HEAD with the stream's head (axum runs GET handlers for HEAD).
+        get(events)
+            .head(|| async { HubError::MethodNotAllowed { allow: "GET" } })
+            .fallback(|| async { HubError::MethodNotAllowed { allow: "GET" } }),
     );
     let router = if hub.publish_secret().is_some() {
         super::publish::route(router, hub)
@@ -138,7 +141,11 @@ async fn events(State(hub): State<Hub>, request: Request) -> Result<Response, Hu
         }
         asked.scopes
     };
-    let permit = hub.admit(scopes)?;
+    let client = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let permit = hub.admit(scopes, client)?;
     hub.start_heartbeat();
     let sub = hub.subscribe(asked.from, permit.scopes());
 
@@ -163,21 +170,14 @@ async fn events(State(hub): State<Hub>, request: Request) -> Result<Response, Hu
         hub,
     };
     let mut response = if parts.extensions.get::<LeanStreamRequest>().is_some() {
-        // The listener writes this stream to the socket itself.
-        let mut response = StatusCode::OK.into_response();
-        response
-            .extensions_mut()
-            .insert(LeanStream(Arc::new(Mutex::new(Some(connection)))));
+        // The lean listener writes this stream to the socket itself, unless a layer re-encodes
+        // the body: then it writes the body, which takes the stream from the same slot.
+        let slot = LeanStream(Arc::new(Mutex::new(Some(connection))));
+        let mut response = (StatusCode::OK, body(Body::Waiting(slot.clone()))).into_response();
+        response.extensions_mut().insert(slot);
         response
     } else {
-        let body = Body::from_stream(futures::stream::unfold(
-            connection,
-            |mut connection| async {
-                let frame = connection.next_frame().await?;
-                Some((Ok::<_, Infallible>(frame), connection))
-            },
-        ));
-        (StatusCode::OK, body).into_response()
+        (StatusCode::OK, body(Body::Open(connection))).into_response()
     };
     let h = response.headers_mut();
     h.insert(
@@ -187,6 +187,24 @@ async fn events(State(hub): State<Hub>, request: Request) -> Result<Response, Hu
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+/// Where a stream body is: still in the lean listener's slot, or owned.
+enum Body {
+    Waiting(LeanStream),
+    Open(Connection),
+}
+
+fn body(start: Body) -> axum::body::Body {
+    axum::body::Body::from_stream(futures::stream::unfold(start, |state| async {
+        let mut connection = match state {
+            Body::Open(connection) => connection,
+            // Empty: the listener took the stream and never polls this body.
+            Body::Waiting(slot) => slot.take()?,
+        };
+        let frame = connection.next_frame().await?;
+        Some((Ok::<_, Infallible>(frame), Body::Open(connection)))
+    }))
 }
 
 /// A reset frame carries the id the stream continues from, so that the browser's
@@ -200,15 +218,17 @@ fn reset_frame(reason: ResetReason, cursor: Cursor) -> Bytes {
     )
 }
 
-/// Set by the [`HubListener`](super::HubListener) on a stream request it reads from the socket:
-/// the handler then hands it the stream (as a [`LeanStream`]) instead of a response body.
+/// Set by the lean listener (`Serve::lean_streams`) on a stream request it reads from the
+/// socket: the handler then also offers it the stream itself (as a [`LeanStream`]).
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "lean-streams"), allow(dead_code))]
 pub(crate) struct LeanStreamRequest;
 
 /// An accepted stream, carried to the listener in the response's extensions.
 #[derive(Clone)]
 pub(crate) struct LeanStream(Arc<Mutex<Option<Connection>>>);
 
+#[cfg_attr(not(feature = "lean-streams"), allow(dead_code))]
 impl LeanStream {
     pub(crate) fn take(self) -> Option<Connection> {
         self.0.lock().ok()?.take()

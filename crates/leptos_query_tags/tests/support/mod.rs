@@ -9,20 +9,25 @@ use std::time::Duration;
 pub struct TestServer {
     pub addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    /// Starts the graceful shutdown of a server run by `Hub::serve`.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// How a test server serves its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Serving {
-    /// `axum::serve` on a plain `TcpListener`: streams go through hyper.
+    /// `axum::serve` on a plain `TcpListener`: streams go through hyper, no time bounds.
     Axum,
-    /// `axum::serve` on [`Hub::listener`]: streams are written to the socket by the hub.
-    HubListener,
+    /// `Hub::serve`: hyper, with the hub's time bounds.
+    Hub,
+    /// `Hub::serve` with lean streams: the hub writes event streams to the socket itself.
+    #[cfg(feature = "lean-streams")]
+    Lean,
 }
 
-/// Runs each named `async fn(Serving)` of the file as two tests, one per way of serving.
+/// Runs each named `async fn(Serving)` of the file once per way of serving.
 #[macro_export]
-macro_rules! on_both_servers {
+macro_rules! on_every_server {
     ($($name:ident),* $(,)?) => {
         mod axum_serve {
             $(#[tokio::test]
@@ -30,10 +35,17 @@ macro_rules! on_both_servers {
                 super::$name(super::support::Serving::Axum).await
             })*
         }
-        mod hub_listener {
+        mod hub_serve {
             $(#[tokio::test]
             async fn $name() {
-                super::$name(super::support::Serving::HubListener).await
+                super::$name(super::support::Serving::Hub).await
+            })*
+        }
+        #[cfg(feature = "lean-streams")]
+        mod lean_streams {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::support::Serving::Lean).await
             })*
         }
     };
@@ -45,22 +57,53 @@ impl TestServer {
         hub: &leptos_query_tags::server::Hub,
         app: axum::Router,
     ) -> TestServer {
+        Self::start_with(serving, hub, app, |serve| serve).await
+    }
+
+    /// Starts a server; `configure` adjusts `Hub::serve` (ignored under `axum::serve`).
+    pub async fn start_with(
+        serving: Serving,
+        hub: &leptos_query_tags::server::Hub,
+        app: axum::Router,
+        configure: impl FnOnce(leptos_query_tags::server::Serve) -> leptos_query_tags::server::Serve,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free port");
         let addr = listener.local_addr().unwrap();
-        let task = match serving {
-            Serving::Axum => tokio::spawn(async move {
-                axum::serve(listener, app).await.expect("server runs");
-            }),
-            Serving::HubListener => {
-                let listener = hub.listener(listener, app.clone());
-                tokio::spawn(async move {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serve = match serving {
+            Serving::Axum => {
+                let task = tokio::spawn(async move {
                     axum::serve(listener, app).await.expect("server runs");
-                })
+                });
+                return TestServer { addr, task, stop: None };
             }
+            Serving::Hub => hub.serve(listener, app),
+            #[cfg(feature = "lean-streams")]
+            Serving::Lean => hub.serve(listener, app).lean_streams(true),
         };
-        TestServer { addr, task }
+        let serve = configure(serve).with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
+        let task = tokio::spawn(async move {
+            serve.await.expect("server runs");
+        });
+        TestServer {
+            addr,
+            task,
+            stop: Some(stop),
+        }
+    }
+
+    /// Shuts a `Hub::serve` server down gracefully and waits (at most 5 s) until it returns.
+    pub async fn shutdown(mut self) {
+        let stop = self.stop.take().expect("a server run by Hub::serve");
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(5), &mut self.task)
+            .await
+            .expect("the server returns after its graceful shutdown")
+            .expect("the server task ends cleanly");
     }
 
     pub fn url(&self, path: &str) -> String {
