@@ -8,8 +8,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-step "library: unit, integration and doc tests (ssr)"
-cargo test -p leptos_query_tags --features ssr
+step "library: unit, integration and doc tests (ssr + lean-streams)"
+cargo test -p leptos_query_tags --features lean-streams
+
+step "library: the server side without lean streams (ssr alone)"
+cargo test -p leptos_query_tags --features ssr --tests --lib
 
 step "library: builds for the browser (hydrate, wasm32)"
 cargo check -p leptos_query_tags --features hydrate --target wasm32-unknown-unknown

@@ -45,6 +45,14 @@ pub struct QueryTagsSection {
     pub replay_capacity: usize,
     /// Events one connection may lag behind before it is reset.
     pub queue_capacity: usize,
+    /// Whether the hub writes event streams to their sockets itself (`Serve::lean_streams`).
+    pub lean_streams: bool,
+    /// Seconds a request head may take (also closes idle keep-alive connections).
+    pub head_timeout_secs: u64,
+    /// Seconds a write may wait for a client that does not read.
+    pub write_timeout_secs: u64,
+    /// Most open streams per client address (0: no cap).
+    pub max_streams_per_client: usize,
 }
 
 impl Default for ServerSection {
@@ -70,6 +78,10 @@ impl Default for QueryTagsSection {
             heartbeat_secs: 15,
             replay_capacity: 1024,
             queue_capacity: 256,
+            lean_streams: true,
+            head_timeout_secs: 30,
+            write_timeout_secs: 30,
+            max_streams_per_client: 0,
         }
     }
 }
@@ -144,13 +156,31 @@ impl Config {
     /// The hub these settings describe.
     pub fn hub(&self) -> leptos_query_tags::server::Hub {
         let q = &self.query_tags;
-        leptos_query_tags::server::Hub::builder()
+        let builder = leptos_query_tags::server::Hub::builder()
             .base_path(q.base_path.clone())
             .heartbeat(Duration::from_secs(q.heartbeat_secs.max(1)))
             .replay_capacity(q.replay_capacity)
             .queue_capacity(q.queue_capacity)
-            .scope_resolver(super::scopes::resolve)
-            .build()
+            .scope_resolver(super::scopes::resolve);
+        match q.max_streams_per_client {
+            0 => builder.build(),
+            cap => builder.max_streams_per_client(cap).build(),
+        }
+    }
+
+    /// How the hub serves `app` on `listener`: the time bounds and lean streams of these
+    /// settings.
+    pub fn serve(
+        &self,
+        hub: &leptos_query_tags::server::Hub,
+        listener: tokio::net::TcpListener,
+        app: axum::Router,
+    ) -> leptos_query_tags::server::Serve {
+        let q = &self.query_tags;
+        hub.serve(listener, app)
+            .head_timeout(Duration::from_secs(q.head_timeout_secs.max(1)))
+            .write_timeout(Duration::from_secs(q.write_timeout_secs.max(1)))
+            .lean_streams(q.lean_streams)
     }
 }
 

@@ -58,13 +58,14 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .map_err(|e| format!("cannot listen on {}: {e}", options.site_addr))?;
     tracing::info!(database = %config.database.path.display(), "database ready");
     println!("Demo listening on http://{}", listener.local_addr()?);
-    // The hub's listener writes event streams straight to their sockets (~3 KiB per open
-    // stream instead of ~20 KiB under hyper); every other request is served by axum.
-    axum::serve(hub.listener(listener, app.clone()), app)
+    // axum::serve, plus the hub's time bounds; with lean streams the hub writes event streams
+    // straight to their sockets. On the signal the hub ends its streams and `serve` returns
+    // once every connection has closed.
+    config
+        .serve(&hub, listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: closing event streams");
-            hub.shutdown();
         })
         .await?;
     Ok(())

@@ -1,7 +1,8 @@
 //! The leptos_query_tags hub alone, as the benchmark's server: the stream endpoint and the
 //! publish endpoint (secret from `BENCH_SECRET`), on `BENCH_ADDR` (default 127.0.0.1:0).
-//! Prints `listening on http://<addr>` once ready. Streams are served by `Hub::listener`, or by
-//! hyper under plain `axum::serve` when `BENCH_SERVE=axum`.
+//! Prints `listening on http://<addr>` once ready. Served by `Hub::serve` with lean streams, or
+//! by hyper under `Hub::serve` when `BENCH_SERVE=hyper`, or under plain `axum::serve` when
+//! `BENCH_SERVE=axum`.
 
 use leptos_query_tags::server::Hub;
 
@@ -18,11 +19,13 @@ async fn main() {
     let app = hub.mount(axum::Router::new());
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     println!("listening on http://{}", listener.local_addr().unwrap());
-    if std::env::var("BENCH_SERVE").as_deref() == Ok("axum") {
-        axum::serve(listener, app).await.expect("serve");
-    } else {
-        axum::serve(hub.listener(listener, app.clone()), app)
+    match std::env::var("BENCH_SERVE").as_deref() {
+        Ok("axum") => axum::serve(listener, app).await.expect("serve"),
+        Ok("hyper") => hub.serve(listener, app).await.expect("serve"),
+        _ => hub
+            .serve(listener, app)
+            .lean_streams(true)
             .await
-            .expect("serve");
+            .expect("serve"),
     }
 }

@@ -42,7 +42,12 @@ fn options() -> Options {
         events: 100,
         interval: Duration::from_millis(100),
         burst: 200,
-        targets: vec!["rust".into(), "rust-axum".into(), "node".into()],
+        targets: vec![
+            "rust".into(),
+            "rust-hyper".into(),
+            "rust-axum".into(),
+            "node".into(),
+        ],
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -235,12 +240,14 @@ fn rss_kib(pid: u32) -> u64 {
 
 async fn spawn_server(target: &str) -> (Child, SocketAddr) {
     let mut command = match target {
-        "rust" | "rust-axum" => {
+        "rust" | "rust-hyper" | "rust-axum" => {
             let exe = std::env::current_exe().expect("current exe");
             let mut c = Command::new(exe.with_file_name("hub_server"));
-            if target == "rust-axum" {
-                c.env("BENCH_SERVE", "axum");
-            }
+            match target {
+                "rust-axum" => c.env("BENCH_SERVE", "axum"),
+                "rust-hyper" => c.env("BENCH_SERVE", "hyper"),
+                _ => &mut c,
+            };
             c
         }
         "node" => {

@@ -136,7 +136,7 @@ impl Drop for ConnIo {
         // hyper has let go: a taken-over stream request gets the socket now. No reference is
         // left behind and nothing polls for it.
         if let (Some(follow), Some(socket)) = (self.follow.take(), self.socket.take()) {
-            follow.released(socket);
+            (*follow).released(socket);
         }
     }
 }

@@ -260,7 +260,7 @@ impl Follow {
     }
 
     /// hyper dropped the connection: serve the stream request that was taken over, if any.
-    pub(crate) fn released(self: Box<Self>, socket: TcpStream) {
+    pub(crate) fn released(self, socket: TcpStream) {
         let Follow {
             taken,
             abandoned,
@@ -268,7 +268,7 @@ impl Follow {
             addr,
             alive,
             ..
-        } = *self;
+        } = self;
         let Some(head) = taken.filter(|_| !abandoned) else {
             return;
         };

@@ -66,7 +66,7 @@ impl Follow {
         match *self {}
     }
 
-    pub(crate) fn released(self: Box<Self>, _: TcpStream) {
-        match *self {}
+    pub(crate) fn released(self, _: TcpStream) {
+        match self {}
     }
 }
