@@ -155,6 +155,7 @@ async fn a_client_that_stops_reading_is_closed_after_the_write_timeout(serving: 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(hub.stats().write_timeouts, 1);
     // Its place is free again, and everyone else is still served.
     let mut again = SseClient::connect_with(&server.url(EVENTS), &[("x-user", "stuck")]).await;
     assert_eq!(again.status, 200);

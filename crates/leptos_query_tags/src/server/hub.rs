@@ -1,6 +1,7 @@
 //! The [`Hub`]: event log, replay ring and fan-out to every open stream.
 
 use super::error::{HubError, InvalidateError};
+use super::fanout::{Fanout, Subscriber};
 use super::sse::frame;
 use crate::protocol::{event, Cursor, Invalidation, ResetReason, Scope, DEFAULT_BASE_PATH};
 use crate::tags::{DecodeLimits, TagPattern};
@@ -15,7 +16,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::broadcast;
 
 type ResolveFn = dyn Fn(&Parts) -> BoxFuture<'static, Vec<Scope>> + Send + Sync;
 
@@ -184,7 +184,6 @@ impl HubBuilder {
 
     /// Creates the hub.
     pub fn build(self) -> Hub {
-        let (tx, _) = broadcast::channel(self.queue_capacity);
         Hub {
             inner: Arc::new(Inner {
                 epoch: next_epoch(),
@@ -193,9 +192,10 @@ impl HubBuilder {
                     last_seq: 0,
                     ring: VecDeque::with_capacity(self.replay_capacity.min(4096)),
                 }),
-                tx,
+                fanout: Arc::new(Fanout::default()),
                 shutting_down: AtomicBool::new(false),
                 heartbeat_started: AtomicBool::new(false),
+                counters: Counters::default(),
                 config: self,
             }),
         }
@@ -226,16 +226,6 @@ pub(crate) struct Frame {
     pub(crate) id: Cursor,
     pub(crate) scope: Scope,
     pub(crate) bytes: Bytes,
-}
-
-/// What the hub sends every stream. Heartbeats and shutdown travel the same channel as events,
-/// so that an idle stream waits on one receiver only: no timer and no second channel per
-/// connection, which is what keeps 10,000 idle streams cheap.
-#[derive(Debug, Clone)]
-pub(crate) enum Signal {
-    Event(Arc<Frame>),
-    Heartbeat,
-    Shutdown,
 }
 
 #[derive(Debug, Default)]
@@ -295,9 +285,63 @@ struct Inner {
     epoch: u64,
     log: Mutex<Log>,
     counts: Mutex<Counts>,
-    tx: broadcast::Sender<Signal>,
+    fanout: Arc<Fanout>,
     shutting_down: AtomicBool,
     heartbeat_started: AtomicBool,
+    counters: Counters,
+}
+
+/// What the hub has done since it started, for [`Hub::stats`].
+#[derive(Debug, Default)]
+struct Counters {
+    published: AtomicU64,
+    delivered: AtomicU64,
+    reset_unknown_epoch: AtomicU64,
+    reset_cursor_too_old: AtomicU64,
+    reset_lagged: AtomicU64,
+    write_timeouts: AtomicU64,
+}
+
+/// A snapshot of what a [`Hub`] holds and has done: for logs, health checks and metrics.
+///
+/// ```
+/// use leptos_query_tags::server::Hub;
+///
+/// let hub = Hub::default();
+/// hub.invalidate_tags([leptos_query_tags::tags::Tag::from_segments(["todos".into()])]).unwrap();
+/// let stats = hub.stats();
+/// assert_eq!((stats.streams, stats.events_published), (0, 1));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct HubStats {
+    /// Open event streams.
+    pub streams: usize,
+    /// Open event streams per scope they receive (a stream counts once per scope).
+    pub streams_per_scope: std::collections::BTreeMap<String, usize>,
+    /// Events published since the hub started.
+    pub events_published: u64,
+    /// Frames handed to streams (one event to 100 streams counts 100).
+    pub events_delivered: u64,
+    /// `reset` events sent, by reason.
+    pub resets: ResetCounts,
+    /// Connections closed because the client did not read within the write timeout
+    /// ([`Serve::write_timeout`](super::Serve::write_timeout)).
+    pub write_timeouts: u64,
+    /// Where events are ordered and kept: `memory` (this process).
+    pub backend: &'static str,
+}
+
+/// `reset` events sent, by [`ResetReason`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ResetCounts {
+    /// The client's cursor was from another epoch (a restart) or ahead of the log.
+    pub unknown_epoch: u64,
+    /// The events after the client's cursor had left the replay ring.
+    pub cursor_too_old: u64,
+    /// The stream fell more than its queue bound behind (it was closed after the reset).
+    pub lagged: u64,
 }
 
 /// The invalidation hub: publishes events, keeps a replay ring and serves the SSE stream.
@@ -317,7 +361,8 @@ impl Default for Hub {
 
 /// What a new connection starts with.
 pub(crate) struct Subscription {
-    pub(crate) rx: broadcast::Receiver<Signal>,
+    /// Where the live events arrive.
+    pub(crate) subscriber: Subscriber,
     /// Events after the requested cursor, still in the ring.
     pub(crate) backlog: Vec<Bytes>,
     /// Where the stream starts (sent in `hello`).
@@ -485,19 +530,25 @@ impl Hub {
         if log.ring.len() == self.inner.config.replay_capacity {
             log.ring.pop_front();
         }
-        log.ring.push_back(frame.clone());
-        // Sent under the lock, so that a subscriber registering under the same lock sees each
-        // event either in the ring snapshot or on its receiver, never both, never neither.
-        let _ = self.inner.tx.send(Signal::Event(frame));
+        // Delivered under the lock, so that a subscriber registering under the same lock sees
+        // each event either in the ring snapshot or in its inbox, never both, never neither.
+        let delivered = self.inner.fanout.deliver(&frame.scope, &frame.bytes);
+        let c = &self.inner.counters;
+        c.published.fetch_add(1, Ordering::Relaxed);
+        c.delivered.fetch_add(delivered as u64, Ordering::Relaxed);
+        log.ring.push_back(frame);
         tracing::debug!(event = %id, "published invalidation");
         id
     }
 
     /// Registers a new stream receiving `scopes`: its live receiver and its replay backlog, taken
     /// atomically.
-    pub(crate) fn subscribe(&self, from: Option<Cursor>, scopes: &[Scope]) -> Subscription {
+    pub(crate) fn subscribe(&self, from: Option<Cursor>, scopes: &Arc<[Scope]>) -> Subscription {
         let log = self.log();
-        let rx = self.inner.tx.subscribe();
+        let subscriber = self
+            .inner
+            .fanout
+            .register(scopes.clone(), self.inner.config.queue_capacity);
         let head = Cursor {
             epoch: self.inner.epoch,
             seq: log.last_seq,
@@ -524,7 +575,7 @@ impl Hub {
             _ => (head, Vec::new()),
         };
         Subscription {
-            rx,
+            subscriber,
             backlog,
             start,
             reset,
@@ -548,7 +599,7 @@ impl Hub {
                 if inner.shutting_down.load(Ordering::Acquire) {
                     return;
                 }
-                let _ = inner.tx.send(Signal::Heartbeat);
+                inner.fanout.heartbeat();
             }
         });
     }
@@ -563,12 +614,54 @@ impl Hub {
     /// open connections, and an SSE stream never ends on its own.
     pub fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::Release);
-        let _ = self.inner.tx.send(Signal::Shutdown);
+        self.inner.fanout.close_all();
     }
 
     /// Number of open streams.
     pub fn connections(&self) -> usize {
         self.counts().total
+    }
+
+    /// What the hub holds and has done so far.
+    pub fn stats(&self) -> HubStats {
+        let c = &self.inner.counters;
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        let (streams, per_scope) = self.inner.fanout.counts();
+        HubStats {
+            streams,
+            streams_per_scope: per_scope
+                .into_iter()
+                .map(|(scope, n)| (scope.to_string(), n))
+                .collect(),
+            events_published: load(&c.published),
+            events_delivered: load(&c.delivered),
+            resets: ResetCounts {
+                unknown_epoch: load(&c.reset_unknown_epoch),
+                cursor_too_old: load(&c.reset_cursor_too_old),
+                lagged: load(&c.reset_lagged),
+            },
+            write_timeouts: load(&c.write_timeouts),
+            backend: "memory",
+        }
+    }
+
+    /// Counts a `reset` sent for `reason`.
+    pub(crate) fn count_reset(&self, reason: ResetReason) {
+        let c = &self.inner.counters;
+        let counter = match reason {
+            ResetReason::UnknownEpoch => &c.reset_unknown_epoch,
+            ResetReason::CursorTooOld => &c.reset_cursor_too_old,
+            ResetReason::Lagged => &c.reset_lagged,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection closed by the write timeout.
+    pub(crate) fn count_write_timeout(&self) {
+        self.inner
+            .counters
+            .write_timeouts
+            .fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -579,6 +672,14 @@ mod tests {
 
     fn tag() -> Tag {
         Tag::from_segments(["todos".into(), "list".into()])
+    }
+
+    fn global() -> Arc<[Scope]> {
+        Arc::from(vec![Scope::global()])
+    }
+
+    fn none() -> Arc<[Scope]> {
+        Arc::from(Vec::new())
     }
 
     #[test]
@@ -595,22 +696,22 @@ mod tests {
         );
 
         // Ring keeps 3, 4, 5: a client at 2 misses nothing.
-        let sub = hub.subscribe(Some(ids[1]), &[Scope::global()]);
+        let sub = hub.subscribe(Some(ids[1]), &global());
         assert_eq!(sub.reset, None);
         assert_eq!(sub.backlog.len(), 3);
         assert!(String::from_utf8_lossy(&sub.backlog[0]).contains(&format!("id: {}\n", ids[2])));
 
         // A client at 1 would miss event 2.
         assert_eq!(
-            hub.subscribe(Some(ids[0]), &[Scope::global()]).reset,
+            hub.subscribe(Some(ids[0]), &global()).reset,
             Some(ResetReason::CursorTooOld)
         );
         assert_eq!(
-            hub.subscribe(Some(c0), &[Scope::global()]).reset,
+            hub.subscribe(Some(c0), &global()).reset,
             Some(ResetReason::CursorTooOld)
         );
         // Up to date: nothing to replay.
-        let sub = hub.subscribe(Some(ids[4]), &[Scope::global()]);
+        let sub = hub.subscribe(Some(ids[4]), &global());
         assert_eq!((sub.reset, sub.backlog.len()), (None, 0));
     }
 
@@ -620,7 +721,7 @@ mod tests {
         let other = Hub::default();
         assert_ne!(hub.epoch(), other.epoch());
         assert_eq!(
-            hub.subscribe(Some(other.cursor()), &[]).reset,
+            hub.subscribe(Some(other.cursor()), &none()).reset,
             Some(ResetReason::UnknownEpoch)
         );
         let ahead = Cursor {
@@ -628,11 +729,11 @@ mod tests {
             seq: 10,
         };
         assert_eq!(
-            hub.subscribe(Some(ahead), &[]).reset,
+            hub.subscribe(Some(ahead), &none()).reset,
             Some(ResetReason::UnknownEpoch)
         );
         // A fresh hub with a cursor at 0 of its own epoch replays nothing and resets nothing.
-        assert_eq!(hub.subscribe(Some(hub.cursor()), &[]).reset, None);
+        assert_eq!(hub.subscribe(Some(hub.cursor()), &none()).reset, None);
     }
 
     #[test]
@@ -644,7 +745,7 @@ mod tests {
         hub.invalidate_tags_in(alice.clone(), [tag()]).unwrap();
         hub.invalidate_tags_in(bob.clone(), [tag()]).unwrap();
         hub.invalidate_tags([tag()]).unwrap();
-        let sub = hub.subscribe(Some(start), &[Scope::global(), bob]);
+        let sub = hub.subscribe(Some(start), &Arc::from(vec![Scope::global(), bob]));
         let replayed: Vec<String> = sub
             .backlog
             .iter()

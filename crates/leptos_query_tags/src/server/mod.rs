@@ -27,6 +27,7 @@
 
 mod context;
 mod error;
+mod fanout;
 mod hub;
 mod publish;
 mod serve;
@@ -35,5 +36,5 @@ mod sse;
 pub use crate::protocol::Scope;
 pub use context::{current_hub, invalidate_tags, invalidate_tags_in};
 pub use error::{HubError, InvalidateError};
-pub use hub::{Hub, HubBuilder};
+pub use hub::{Hub, HubBuilder, HubStats, ResetCounts};
 pub use serve::{Serve, DEFAULT_HEAD_TIMEOUT, DEFAULT_WRITE_TIMEOUT};

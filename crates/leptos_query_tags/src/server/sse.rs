@@ -1,7 +1,8 @@
 //! The SSE endpoint: `GET <base>/events`.
 
 use super::error::HubError;
-use super::hub::{ConnectionPermit, Hub, Signal};
+use super::fanout::{Next, Subscriber};
+use super::hub::{ConnectionPermit, Hub};
 use crate::protocol::{
     event, Cursor, Hello, Reset, ResetReason, Scope, CURSOR_PARAM, EVENTS_PATH, PROTOCOL_VERSION,
     SCOPE_PARAM,
@@ -17,7 +18,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::broadcast;
 
 /// Formats one SSE frame. `data` must not contain a newline (compact JSON never does).
 pub(crate) fn frame(event: &str, id: Option<Cursor>, data: &str, retry: Option<Duration>) -> Bytes {
@@ -158,14 +158,15 @@ async fn events(State(hub): State<Hub>, request: Request) -> Result<Response, Hu
     };
     pending.push_back(frame(event::HELLO, None, &json(&hello), Some(hub.retry())));
     if let Some(reason) = sub.reset {
+        hub.count_reset(reason);
         pending.push_back(reset_frame(reason, sub.start));
     }
     pending.extend(sub.backlog);
 
     let connection = Connection {
         pending,
-        permit,
-        rx: sub.rx,
+        _permit: permit,
+        subscriber: sub.subscriber,
         closing: false,
         hub,
     };
@@ -238,9 +239,10 @@ impl LeanStream {
 /// One open stream: what it still has to send first, then what the hub sends it.
 pub(crate) struct Connection {
     pending: VecDeque<Bytes>,
-    /// This stream's place in the limits, and the scopes it receives.
-    permit: ConnectionPermit,
-    rx: broadcast::Receiver<Signal>,
+    /// This stream's place in the limits.
+    _permit: ConnectionPermit,
+    /// Its inbox of live events, heartbeats and the end.
+    subscriber: Subscriber,
     /// Set once the stream must end after `pending` drains.
     closing: bool,
     hub: Hub,
@@ -258,67 +260,52 @@ pub(crate) enum Ready {
 impl Connection {
     /// The next frame to write; `None` once the stream has ended. Cancel-safe.
     pub(crate) async fn next_frame(&mut self) -> Option<Bytes> {
-        loop {
-            match self.try_next_frame() {
-                Ready::Frame(bytes) => return Some(bytes),
-                Ready::End => return None,
-                Ready::Nothing => {}
-            }
-            let signal = self.rx.recv().await;
-            if let Some(step) = self.on_signal(signal) {
-                return step;
-            }
+        if let Some(ready) = self.owed() {
+            return ready;
         }
+        let next = std::future::poll_fn(|cx| self.subscriber.inbox().poll_next(cx)).await;
+        self.on_next(next)
     }
 
     /// The next frame if one is ready now: lets a writer send a burst in one write.
     pub(crate) fn try_next_frame(&mut self) -> Ready {
+        if let Some(ready) = self.owed() {
+            return match ready {
+                Some(frame) => Ready::Frame(frame),
+                None => Ready::End,
+            };
+        }
+        match self.subscriber.inbox().try_next() {
+            Next::Empty => Ready::Nothing,
+            next => match self.on_next(next) {
+                Some(frame) => Ready::Frame(frame),
+                None => Ready::End,
+            },
+        }
+    }
+
+    /// What is owed before any live event: the replay backlog, or the end after a reset.
+    fn owed(&mut self) -> Option<Option<Bytes>> {
         if let Some(bytes) = self.pending.pop_front() {
             if self.pending.is_empty() {
                 // An idle stream keeps no buffer.
                 self.pending = VecDeque::new();
             }
-            return Ready::Frame(bytes);
+            return Some(Some(bytes));
         }
-        if self.closing || self.hub.is_shutting_down() {
-            return Ready::End;
-        }
-        loop {
-            let signal = match self.rx.try_recv() {
-                Ok(signal) => Ok(signal),
-                Err(broadcast::error::TryRecvError::Empty) => return Ready::Nothing,
-                Err(broadcast::error::TryRecvError::Closed) => {
-                    Err(broadcast::error::RecvError::Closed)
-                }
-                Err(broadcast::error::TryRecvError::Lagged(missed)) => {
-                    Err(broadcast::error::RecvError::Lagged(missed))
-                }
-            };
-            match self.on_signal(signal) {
-                Some(Some(bytes)) => return Ready::Frame(bytes),
-                Some(None) => return Ready::End,
-                None => {}
-            }
-        }
+        self.closing.then_some(None)
     }
 
-    /// What a signal from the hub means for this stream: a frame, the end (`Some(None)`), or
-    /// nothing (`None`: an event of another scope).
-    fn on_signal(
-        &mut self,
-        signal: Result<Signal, broadcast::error::RecvError>,
-    ) -> Option<Option<Bytes>> {
-        match signal {
-            Ok(Signal::Event(frame)) if self.permit.scopes().contains(&frame.scope) => {
-                Some(Some(frame.bytes.clone()))
-            }
-            Ok(Signal::Event(_)) => None,
-            Ok(Signal::Heartbeat) => Some(Some(Bytes::from_static(HEARTBEAT))),
-            Ok(Signal::Shutdown) | Err(broadcast::error::RecvError::Closed) => Some(None),
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "SSE consumer lagged; sending reset and closing");
+    fn on_next(&mut self, next: Next) -> Option<Bytes> {
+        match next {
+            Next::Frame(frame) => Some(frame),
+            Next::Heartbeat => Some(Bytes::from_static(HEARTBEAT)),
+            Next::Closed | Next::Empty => None,
+            Next::Lagged => {
+                tracing::warn!("SSE consumer lagged; sending reset and closing");
+                self.hub.count_reset(ResetReason::Lagged);
                 self.closing = true;
-                Some(Some(reset_frame(ResetReason::Lagged, self.hub.cursor())))
+                Some(reset_frame(ResetReason::Lagged, self.hub.cursor()))
             }
         }
     }

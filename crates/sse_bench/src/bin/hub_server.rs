@@ -4,6 +4,7 @@
 //! by hyper under `Hub::serve` when `BENCH_SERVE=hyper`, or under plain `axum::serve` when
 //! `BENCH_SERVE=axum`.
 
+use leptos_query_tags::protocol::Scope;
 use leptos_query_tags::server::Hub;
 
 #[tokio::main]
@@ -12,6 +13,15 @@ async fn main() {
     let secret = std::env::var("BENCH_SECRET").unwrap_or_else(|_| "bench-secret".into());
     let addr = std::env::var("BENCH_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
     let hub = Hub::builder()
+        // Global, plus `user:<x-user>` when the header is there (sse_load --per-user).
+        .scope_resolver(|parts: &axum::http::request::Parts| {
+            let user = parts
+                .headers
+                .get("x-user")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|u| Scope::keyed("user", u).ok());
+            async move { [Scope::global()].into_iter().chain(user).collect::<Vec<_>>() }
+        })
         .publish_secret(secret)
         .max_connections(1_000_000)
         .queue_capacity(1024)

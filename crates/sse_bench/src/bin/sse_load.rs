@@ -11,7 +11,9 @@
 //! ```
 //!
 //! Options: `--connections 1000,10000`, `--events 100` (paced, one every `--interval-ms 100`),
-//! `--burst 200` (back to back), `--targets rust,node`.
+//! `--burst 200` (back to back), `--targets rust,node`, `--per-user` (every subscriber has its
+//! own user scope and every event goes to one random user: per-scope fan-out; the hub targets
+//! only). `BENCH_HUB_SERVER=<path>` runs another build of `hub_server` (say, an older one).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +36,7 @@ struct Options {
     interval: Duration,
     burst: usize,
     targets: Vec<String>,
+    per_user: bool,
 }
 
 fn options() -> Options {
@@ -48,6 +51,7 @@ fn options() -> Options {
             "rust-axum".into(),
             "node".into(),
         ],
+        per_user: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -66,6 +70,11 @@ fn options() -> Options {
             }
             "--burst" => o.burst = value.parse().expect("--burst N"),
             "--targets" => o.targets = value.split(',').map(str::to_owned).collect(),
+            "--per-user" => {
+                o.per_user = true;
+                i += 1;
+                continue;
+            }
             other => panic!("unknown option {other}; see the file's doc comment"),
         }
         i += 2;
@@ -119,7 +128,12 @@ fn record(frames: &[u8], stats: &Stats, saw_hello: &mut bool) {
     }
 }
 
-async fn subscriber(addr: SocketAddr, stats: Arc<Stats>, permits: Arc<Semaphore>) {
+async fn subscriber(
+    addr: SocketAddr,
+    user: Option<usize>,
+    stats: Arc<Stats>,
+    permits: Arc<Semaphore>,
+) {
     let permit = permits.acquire_owned().await.expect("semaphore");
     let mut socket = match TcpStream::connect(addr).await {
         Ok(s) => s,
@@ -128,8 +142,10 @@ async fn subscriber(addr: SocketAddr, stats: Arc<Stats>, permits: Arc<Semaphore>
             return;
         }
     };
-    let request =
-        format!("GET {EVENTS_PATH} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    let user = user.map_or(String::new(), |u| format!("x-user: u{u}\r\n"));
+    let request = format!(
+        "GET {EVENTS_PATH} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{user}\r\n"
+    );
     if socket.write_all(request.as_bytes()).await.is_err() {
         stats.failures.fetch_add(1, Ordering::SeqCst);
         return;
@@ -170,8 +186,12 @@ impl Publisher {
         }
     }
 
-    async fn publish(&mut self, k: usize) {
-        let body = format!(r#"{{"tags":[["bench",{k}]]}}"#);
+    /// Publishes event `k`, to everyone or to one user's scope.
+    async fn publish(&mut self, k: usize, user: Option<usize>) {
+        let body = match user {
+            Some(u) => format!(r#"{{"tags":[["bench",{k}]],"scope":"user:u{u}"}}"#),
+            None => format!(r#"{{"tags":[["bench",{k}]]}}"#),
+        };
         let request = format!(
             "POST {PUBLISH_PATH} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {SECRET}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             self.addr,
@@ -242,7 +262,10 @@ async fn spawn_server(target: &str) -> (Child, SocketAddr) {
     let mut command = match target {
         "rust" | "rust-hyper" | "rust-axum" => {
             let exe = std::env::current_exe().expect("current exe");
-            let mut c = Command::new(exe.with_file_name("hub_server"));
+            let mut c = Command::new(
+                std::env::var_os("BENCH_HUB_SERVER")
+                    .map_or_else(|| exe.with_file_name("hub_server"), PathBuf::from),
+            );
             match target {
                 "rust-axum" => c.env("BENCH_SERVE", "axum"),
                 "rust-hyper" => c.env("BENCH_SERVE", "hyper"),
@@ -327,7 +350,10 @@ async fn scenario(target: &str, n: usize, o: &Options) -> Outcome {
     });
     let permits = Arc::new(Semaphore::new(256));
     let tasks: Vec<_> = (0..n)
-        .map(|_| tokio::spawn(subscriber(addr, stats.clone(), permits.clone())))
+        .map(|i| {
+            let user = o.per_user.then_some(i);
+            tokio::spawn(subscriber(addr, user, stats.clone(), permits.clone()))
+        })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(180);
     while stats.hellos.load(Ordering::SeqCst) + stats.failures.load(Ordering::SeqCst) < n
@@ -336,6 +362,9 @@ async fn scenario(target: &str, n: usize, o: &Options) -> Outcome {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let connected = stats.hellos.load(Ordering::SeqCst);
+    // Per user: event `k` goes to one subscriber, spread over all of them.
+    let user_of = |k: usize| o.per_user.then(|| (k * 7919) % n);
+    let receivers = if o.per_user { 1 } else { connected };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = rss_kib(pid);
     let rss_per_conn =
@@ -349,12 +378,12 @@ async fn scenario(target: &str, n: usize, o: &Options) -> Outcome {
     for (k, published) in published_ns.iter_mut().enumerate().take(o.events) {
         ticker.tick().await;
         *published = stats.now_ns();
-        publisher.publish(k).await;
+        publisher.publish(k, user_of(k)).await;
     }
-    let lost_paced = wait_all(&stats, 0..o.events, connected, Duration::from_secs(60)).await;
+    let lost_paced = wait_all(&stats, 0..o.events, receivers, Duration::from_secs(60)).await;
     let cpu_per_event = cpu_time(pid).saturating_sub(cpu_before) / o.events.max(1) as u32;
     let mut latencies: Vec<Duration> = (0..o.events)
-        .filter(|&k| stats.received[k].load(Ordering::SeqCst) as usize == connected)
+        .filter(|&k| stats.received[k].load(Ordering::SeqCst) as usize == receivers)
         .map(|k| {
             Duration::from_nanos(
                 stats.last_ns[k]
@@ -374,9 +403,9 @@ async fn scenario(target: &str, n: usize, o: &Options) -> Outcome {
     // Burst: back to back; delivered events per second until the last subscriber has the last.
     let burst_start = stats.now_ns();
     for k in o.events..total {
-        publisher.publish(k).await;
+        publisher.publish(k, user_of(k)).await;
     }
-    let lost_burst = wait_all(&stats, o.events..total, connected, Duration::from_secs(120)).await;
+    let lost_burst = wait_all(&stats, o.events..total, receivers, Duration::from_secs(120)).await;
     let burst_end = (o.events..total)
         .map(|k| stats.last_ns[k].load(Ordering::SeqCst))
         .max()

@@ -2,6 +2,7 @@
 //! the lean listener when it is on.
 
 use super::lean::Follow;
+use crate::server::hub::Hub;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -15,6 +16,8 @@ pub(super) struct ConnIo {
     /// Always `Some` until dropped (a taken-over socket leaves in `Drop`).
     socket: Option<TcpStream>,
     write_timeout: Duration,
+    /// Told about write timeouts, for its stats.
+    hub: Hub,
     /// Armed while a write waits for the client to read; allocated only then.
     stalled: Option<Pin<Box<Sleep>>>,
     follow: Option<Box<Follow>>,
@@ -24,11 +27,13 @@ impl ConnIo {
     pub(super) fn new(
         socket: TcpStream,
         write_timeout: Duration,
+        hub: Hub,
         follow: Option<Box<Follow>>,
     ) -> ConnIo {
         ConnIo {
             socket: Some(socket),
             write_timeout,
+            hub,
             stalled: None,
             follow,
         }
@@ -62,6 +67,7 @@ impl ConnIo {
                 match stalled.as_mut().poll(cx) {
                     Poll::Ready(()) => {
                         self.stalled = None;
+                        self.hub.count_write_timeout();
                         Poll::Ready(Err(io::Error::new(
                             io::ErrorKind::TimedOut,
                             "the client did not read within the write timeout",

@@ -277,7 +277,12 @@ impl Follow {
         };
         runtime.spawn(async move {
             let write_timeout = shared.options.write_timeout;
-            let _ = serve_taken(socket, head, addr, shared, write_timeout).await;
+            let hub = shared.hub.clone();
+            if let Err(error) = serve_taken(socket, head, addr, shared, write_timeout).await {
+                if error.kind() == io::ErrorKind::TimedOut {
+                    hub.count_write_timeout();
+                }
+            }
             drop(alive);
         });
     }

@@ -180,6 +180,7 @@ impl Serve {
         let (alive, mut all_done) = mpsc::channel::<()>(1);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
+            hub: hub.clone(),
             app,
             options,
             lean: lean::Config::new(&hub),
@@ -224,6 +225,7 @@ impl IntoFuture for Serve {
 
 /// What every connection of one server shares.
 struct Shared {
+    hub: Hub,
     app: Router,
     options: Options,
     #[cfg_attr(not(feature = "lean-streams"), allow(dead_code))]
@@ -253,7 +255,12 @@ async fn serve_connection(
 ) {
     let follow = lean::Follow::new(&shared, addr, alive.clone());
     let state = follow.as_ref().map(|f| f.state());
-    let io = ConnIo::new(socket, shared.options.write_timeout, follow);
+    let io = ConnIo::new(
+        socket,
+        shared.options.write_timeout,
+        shared.hub.clone(),
+        follow,
+    );
     let service = ConnService {
         app: shared.app.clone(),
         addr,
