@@ -249,6 +249,7 @@ pub(crate) struct Connection {
 }
 
 /// What a stream has to write next, without waiting.
+#[cfg_attr(not(feature = "lean-streams"), allow(dead_code))]
 pub(crate) enum Ready {
     Frame(Bytes),
     /// Nothing right now.
@@ -268,6 +269,7 @@ impl Connection {
     }
 
     /// The next frame if one is ready now: lets a writer send a burst in one write.
+    #[cfg_attr(not(feature = "lean-streams"), allow(dead_code))]
     pub(crate) fn try_next_frame(&mut self) -> Ready {
         if let Some(ready) = self.owed() {
             return match ready {
