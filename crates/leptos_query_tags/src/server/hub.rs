@@ -192,7 +192,7 @@ impl HubBuilder {
                     last_seq: 0,
                     ring: VecDeque::with_capacity(self.replay_capacity.min(4096)),
                 }),
-                fanout: Arc::new(Fanout::default()),
+                fanout: Arc::new(Fanout::new(self.queue_capacity)),
                 shutting_down: AtomicBool::new(false),
                 heartbeat_started: AtomicBool::new(false),
                 counters: Counters::default(),
@@ -532,7 +532,7 @@ impl Hub {
         }
         // Delivered under the lock, so that a subscriber registering under the same lock sees
         // each event either in the ring snapshot or in its inbox, never both, never neither.
-        let delivered = self.inner.fanout.deliver(&frame.scope, &frame.bytes);
+        let delivered = self.inner.fanout.deliver(&frame.scope, id.seq, &frame.bytes);
         let c = &self.inner.counters;
         c.published.fetch_add(1, Ordering::Relaxed);
         c.delivered.fetch_add(delivered as u64, Ordering::Relaxed);
@@ -548,7 +548,7 @@ impl Hub {
         let subscriber = self
             .inner
             .fanout
-            .register(scopes.clone(), self.inner.config.queue_capacity);
+            .register(scopes.clone());
         let head = Cursor {
             epoch: self.inner.epoch,
             seq: log.last_seq,

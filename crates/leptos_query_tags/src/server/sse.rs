@@ -264,7 +264,7 @@ impl Connection {
         if let Some(ready) = self.owed() {
             return ready;
         }
-        let next = std::future::poll_fn(|cx| self.subscriber.inbox().poll_next(cx)).await;
+        let next = self.subscriber.next().await;
         self.on_next(next)
     }
 
@@ -277,7 +277,7 @@ impl Connection {
                 None => Ready::End,
             };
         }
-        match self.subscriber.inbox().try_next() {
+        match self.subscriber.try_next() {
             Next::Empty => Ready::Nothing,
             next => match self.on_next(next) {
                 Some(frame) => Ready::Frame(frame),
