@@ -44,6 +44,8 @@ pub struct HubBuilder {
     publish_secret: Option<Arc<str>>,
     max_publish_body: usize,
     resolver: Option<ScopeResolver>,
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    prometheus_endpoint: bool,
 }
 
 impl Default for HubBuilder {
@@ -61,6 +63,7 @@ impl Default for HubBuilder {
             publish_secret: None,
             max_publish_body: 64 * 1024,
             resolver: None,
+            prometheus_endpoint: false,
         }
     }
 }
@@ -139,6 +142,17 @@ impl HubBuilder {
     pub fn publish_secret(mut self, secret: impl Into<String>) -> Self {
         let secret = secret.into();
         self.publish_secret = (!secret.is_empty()).then(|| Arc::from(secret));
+        self
+    }
+
+    /// Serves `GET <base>/metrics`: [`Hub::stats`] in the Prometheus text format (streams, by
+    /// scope kind only; events published and delivered; resets by reason; write timeouts).
+    /// Aggregates only, nothing about who is connected; still, keep it off the public internet
+    /// (bind it behind your proxy's internal routes). Needs the `prometheus` feature.
+    #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+    pub fn prometheus_endpoint(mut self, on: bool) -> Self {
+        self.prometheus_endpoint = on;
         self
     }
 
@@ -418,6 +432,11 @@ impl Hub {
 
     pub(crate) fn publish_secret(&self) -> Option<&str> {
         self.inner.config.publish_secret.as_deref()
+    }
+
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn prometheus_endpoint(&self) -> bool {
+        self.inner.config.prometheus_endpoint
     }
 
     pub(crate) fn max_publish_body(&self) -> usize {

@@ -29,6 +29,8 @@ mod context;
 mod error;
 mod fanout;
 mod hub;
+#[cfg(feature = "prometheus")]
+mod metrics;
 mod publish;
 mod serve;
 mod sse;

@@ -59,6 +59,12 @@ where
     } else {
         router
     };
+    #[cfg(feature = "prometheus")]
+    let router = if hub.prometheus_endpoint() {
+        super::metrics::route(router, hub)
+    } else {
+        router
+    };
     router.with_state(hub.clone())
 }
 
