@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, skipping what is already there.
 #   scripts/setup.sh          toolchain for the demo (wasm target, cargo-leptos, wasm-bindgen, wasm-opt)
-#   scripts/setup.sh --test   the same, plus Chromium for the browser tests
+#   scripts/setup.sh --test   the same, plus Chromium for the browser tests and redis-server
 # Source it (`. scripts/setup.sh`) to also get wasm-opt on PATH in the calling shell.
 # A first run on a fresh machine compiles cargo-leptos and wasm-bindgen-cli: ~20 minutes.
 
@@ -66,6 +66,17 @@ _qt_setup() {
       [ "$(id -u)" -eq 0 ] || sudo="sudo"
       $sudo apt-get update -qq || return 1
       DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium || return 1
+    fi
+    # Redis for the tests of the shared event log: each test starts its own redis-server on a
+    # free port and stops it.
+    if command -v redis-server >/dev/null 2>&1; then
+      _qt_say "redis-server: present ($(redis-server --version | awk '{print $3}'))"
+    else
+      _qt_say "redis-server: installing Debian's package"
+      local sudo=""
+      [ "$(id -u)" -eq 0 ] || sudo="sudo"
+      $sudo apt-get update -qq || return 1
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server || return 1
     fi
   fi
 }

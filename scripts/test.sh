@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-step "library: unit, integration and doc tests (ssr + lean-streams + prometheus)"
-cargo test -p leptos_query_tags --features lean-streams,prometheus
+step "library: unit, integration and doc tests (ssr + lean-streams + prometheus + redis)"
+cargo test -p leptos_query_tags --features lean-streams,prometheus,redis
 
 step "library: the server side without lean streams (ssr alone)"
 cargo test -p leptos_query_tags --features ssr --tests --lib

@@ -32,6 +32,8 @@ mod hub;
 #[cfg(feature = "prometheus")]
 mod metrics;
 mod publish;
+#[cfg(feature = "redis")]
+mod redis_log;
 mod serve;
 mod sse;
 
