@@ -53,6 +53,8 @@ pub struct QueryTagsSection {
     pub write_timeout_secs: u64,
     /// Most open streams per client address (0: no cap).
     pub max_streams_per_client: usize,
+    /// Redis shared by several instances of the demo (empty: events stay in this process).
+    pub redis_url: String,
 }
 
 impl Default for ServerSection {
@@ -82,6 +84,7 @@ impl Default for QueryTagsSection {
             head_timeout_secs: 30,
             write_timeout_secs: 30,
             max_streams_per_client: 0,
+            redis_url: String::new(),
         }
     }
 }
@@ -119,7 +122,7 @@ pub enum ConfigError {
 
 impl Config {
     /// Reads `path` (a missing file means the defaults), then applies the environment:
-    /// `LEPTOS_SITE_ADDR`, `DEMO_DATABASE_PATH`, `QUERY_TAGS_BASE_PATH`.
+    /// `LEPTOS_SITE_ADDR`, `DEMO_DATABASE_PATH`, `QUERY_TAGS_BASE_PATH`, `QUERY_TAGS_REDIS_URL`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let mut config = match std::fs::read_to_string(path) {
             Ok(text) => toml::from_str(&text).map_err(|source| ConfigError::Parse {
@@ -150,6 +153,9 @@ impl Config {
         if let Ok(value) = std::env::var("QUERY_TAGS_BASE_PATH") {
             config.query_tags.base_path = value;
         }
+        if let Ok(value) = std::env::var("QUERY_TAGS_REDIS_URL") {
+            config.query_tags.redis_url = value;
+        }
         Ok(config)
     }
 
@@ -162,6 +168,10 @@ impl Config {
             .replay_capacity(q.replay_capacity)
             .queue_capacity(q.queue_capacity)
             .scope_resolver(super::scopes::resolve);
+        let builder = match q.redis_url.as_str() {
+            "" => builder,
+            url => builder.redis(url),
+        };
         match q.max_streams_per_client {
             0 => builder.build(),
             cap => builder.max_streams_per_client(cap).build(),

@@ -26,12 +26,12 @@ async fn other_scopes_events_do_not_count_against_a_streams_bound(serving: Servi
         hub.invalidate_tags_in(busy.clone(), [Tag::from_segments(["busy".into(), i.into()])])
             .unwrap();
     }
-    let mine = hub
-        .invalidate_tags_in(
-            Scope::keyed("user", "quiet").unwrap(),
-            [Tag::from_segments(["mine".into()])],
-        )
-        .unwrap();
+    hub.invalidate_tags_in(
+        Scope::keyed("user", "quiet").unwrap(),
+        [Tag::from_segments(["mine".into()])],
+    )
+    .unwrap();
+    let mine = hub.cursor();
 
     // The quiet stream gets its own event, not a `reset` (lagged).
     let event = quiet.expect("invalidate").await;

@@ -7,7 +7,7 @@ use axum::Router;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_query_tags::protocol::{Hello, Invalidation, Reset, ResetReason};
-use leptos_query_tags::server::{invalidate_tags, Hub};
+use leptos_query_tags::server::{invalidate_tags, Hub, Scope};
 use leptos_query_tags::tags::TagPattern;
 use std::time::Duration;
 use support::{Serving, SseClient, TestServer, EVENTS};
@@ -117,7 +117,10 @@ async fn a_failing_server_function_publishes_nothing(serving: Serving) {
 async fn reconnecting_with_last_event_id_replays_what_was_missed(serving: Serving) {
     let hub = Hub::default();
     let server = TestServer::start(serving, &hub, app(&hub)).await;
-    let first = hub.invalidate_tags([app_tags::todos::list()]).unwrap();
+    let first = hub
+        .publish(Scope::global(), [app_tags::todos::list()])
+        .await
+        .unwrap();
     hub.invalidate_tags([app_tags::todos::by_id(1)]).unwrap();
     hub.invalidate_tags([app_tags::todos::by_id(2)]).unwrap();
 

@@ -65,7 +65,7 @@ async fn publish_after_ok(State(hub): State<Hub>, mut request: Request, next: Ne
         && !response.headers().contains_key(SERVER_FN_ERROR_HEADER);
     if ok {
         for (scope, tags) in group_by_scope(batches) {
-            hub.publish(scope, tags);
+            hub.submit(scope, tags, None);
         }
     } else {
         tracing::debug!(%status, dropped = batches.len(), "request failed; its invalidations are dropped");
@@ -165,7 +165,7 @@ where
             return Ok(());
         }
         drop(pending);
-        request.hub.publish(scope, tags);
+        request.hub.submit(scope, tags, None);
         return Ok(());
     }
     let hub = leptos::prelude::use_context::<Hub>().ok_or(InvalidateError::NoHub)?;

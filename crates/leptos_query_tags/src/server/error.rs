@@ -20,6 +20,10 @@ pub enum InvalidateError {
     /// The tags broke the hub's limits.
     #[error("invalid tags: {0}")]
     Tags(#[from] TagError),
+    /// The event was queued but the hub could not tell its id (it was dropped from a full
+    /// outbox while the shared log was unreachable, or the hub is gone).
+    #[error("the event log is unavailable; the invalidation is not confirmed")]
+    Unavailable,
 }
 
 /// An answer of the hub's endpoints other than a stream: a status and a JSON [`ErrorBody`]
@@ -87,6 +91,10 @@ pub enum HubError {
         /// The accepted method.
         allow: &'static str,
     },
+    /// `503 unavailable`: the shared event log (Redis) did not take the event in time; it is
+    /// queued and may still be published.
+    #[error("the event log is unavailable; the event is queued and may still be published")]
+    Unavailable,
     /// `503 shutting_down`: the hub is shutting down and takes no new connection.
     #[error("the server is shutting down; reconnect later")]
     ShuttingDown,
@@ -110,7 +118,7 @@ impl HubError {
             HubError::TooManyConnections { .. }
             | HubError::TooManyConnectionsForScope { .. }
             | HubError::TooManyStreamsForClient { .. } => StatusCode::TOO_MANY_REQUESTS,
-            HubError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            HubError::ShuttingDown | HubError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -132,6 +140,7 @@ impl HubError {
             HubError::BadTags(_) => "bad_tags",
             HubError::MethodNotAllowed { .. } => "method_not_allowed",
             HubError::ShuttingDown => "shutting_down",
+            HubError::Unavailable => "unavailable",
         }
     }
 }
@@ -154,7 +163,8 @@ impl IntoResponse for HubError {
             HubError::TooManyConnections { .. }
             | HubError::TooManyConnectionsForScope { .. }
             | HubError::TooManyStreamsForClient { .. }
-            | HubError::ShuttingDown => {
+            | HubError::ShuttingDown
+            | HubError::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             _ => {}

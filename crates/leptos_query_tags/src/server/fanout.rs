@@ -35,6 +35,8 @@ pub(crate) enum Next {
     Lagged,
     /// The hub is shutting down.
     Closed,
+    /// The hub lost its event history (the shared log's epoch changed): `reset`, then the end.
+    Reset,
     /// Nothing yet.
     Empty,
 }
@@ -45,11 +47,12 @@ struct Queue {
     heartbeat: bool,
     lagged: bool,
     closed: bool,
+    reset: bool,
 }
 
 impl Queue {
     fn is_ready(&self) -> bool {
-        !self.frames.is_empty() || self.heartbeat || self.lagged || self.closed
+        !self.frames.is_empty() || self.heartbeat || self.lagged || self.closed || self.reset
     }
 }
 
@@ -140,6 +143,10 @@ impl Subscriber {
     /// the other already visible.
     pub(crate) fn try_next(&mut self) -> Next {
         let mut queue = lock(&self.inbox.queue);
+        if queue.reset {
+            // What is still queued belongs to the lost history.
+            return Next::Reset;
+        }
         if queue.lagged || self.lagged {
             return Next::Lagged;
         }
@@ -296,6 +303,16 @@ impl Fanout {
         for inbox in lock(&self.registry).all.values() {
             inbox.update(|queue| queue.heartbeat = true);
         }
+    }
+
+    /// Ends every stream with a `reset`, whatever it still had queued; returns how many.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn reset_all(&self) -> usize {
+        let registry = lock(&self.registry);
+        for inbox in registry.all.values() {
+            inbox.update(|queue| queue.reset = true);
+        }
+        registry.all.len()
     }
 
     /// Ends every stream (after what it still has to send).

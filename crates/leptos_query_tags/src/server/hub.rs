@@ -46,6 +46,9 @@ pub struct HubBuilder {
     resolver: Option<ScopeResolver>,
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     prometheus_endpoint: bool,
+    /// Redis URL and key prefix, when the log is shared.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    redis: Option<(String, String)>,
 }
 
 impl Default for HubBuilder {
@@ -64,6 +67,7 @@ impl Default for HubBuilder {
             max_publish_body: 64 * 1024,
             resolver: None,
             prometheus_endpoint: false,
+            redis: None,
         }
     }
 }
@@ -156,6 +160,32 @@ impl HubBuilder {
         self
     }
 
+    /// Shares the event log with every other instance through Redis Streams at `url`
+    /// (`redis://host:6379/0`): an event published on any instance reaches the streams of all of
+    /// them, with the same ids, and a browser resumes on any instance. Keys live under the hash
+    /// tag `{query_tags}` (see [`redis_prefix`](Self::redis_prefix)). Needs the `redis` feature
+    /// and a tokio runtime when the hub is first used. See docs/scaling.md.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis(mut self, url: impl Into<String>) -> Self {
+        let prefix = self
+            .redis
+            .take()
+            .map_or_else(|| "query_tags".to_owned(), |(_, prefix)| prefix);
+        self.redis = Some((url.into(), prefix));
+        self
+    }
+
+    /// The prefix of the Redis keys (default `query_tags`; the keys are `{prefix}:meta` and
+    /// `{prefix}:stream`). Applications sharing one Redis need different prefixes.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_prefix(mut self, prefix: impl Into<String>) -> Self {
+        let url = self.redis.take().map(|(url, _)| url).unwrap_or_default();
+        self.redis = Some((url, prefix.into()));
+        self
+    }
+
     /// Largest body `POST <base>/publish` accepts (default 64 KiB); larger ones get `413`.
     pub fn max_publish_body(mut self, bytes: usize) -> Self {
         self.max_publish_body = bytes;
@@ -198,11 +228,19 @@ impl HubBuilder {
 
     /// Creates the hub.
     pub fn build(self) -> Hub {
-        Hub {
+        #[cfg(feature = "redis")]
+        let redis = self
+            .redis
+            .clone()
+            .filter(|(url, _)| !url.is_empty())
+            .map(|(url, prefix)| Arc::new(super::redis_backend::RedisBackend::new(url, prefix)));
+        let hub = Hub {
             inner: Arc::new(Inner {
-                epoch: next_epoch(),
+                #[cfg(feature = "redis")]
+                redis,
                 counts: Mutex::new(Counts::default()),
                 log: Mutex::new(Log {
+                    epoch: next_epoch(),
                     last_seq: 0,
                     ring: VecDeque::with_capacity(self.replay_capacity.min(4096)),
                 }),
@@ -212,7 +250,13 @@ impl HubBuilder {
                 counters: Counters::default(),
                 config: self,
             }),
+        };
+        // Follow the shared log from now on (inside a runtime; otherwise from first use).
+        #[cfg(feature = "redis")]
+        if let Some(redis) = hub.redis() {
+            redis.start(&hub);
         }
+        hub
     }
 }
 
@@ -289,6 +333,8 @@ impl Drop for ConnectionPermit {
 
 #[derive(Debug)]
 struct Log {
+    /// The epoch of the ids: this process's start, or the shared log's.
+    epoch: u64,
     last_seq: u64,
     ring: VecDeque<Arc<Frame>>,
 }
@@ -296,7 +342,8 @@ struct Log {
 #[derive(Debug)]
 struct Inner {
     config: HubBuilder,
-    epoch: u64,
+    #[cfg(feature = "redis")]
+    redis: Option<Arc<super::redis_backend::RedisBackend>>,
     log: Mutex<Log>,
     counts: Mutex<Counts>,
     fanout: Arc<Fanout>,
@@ -342,8 +389,10 @@ pub struct HubStats {
     /// Connections closed because the client did not read within the write timeout
     /// ([`Serve::write_timeout`](super::Serve::write_timeout)).
     pub write_timeouts: u64,
-    /// Where events are ordered and kept: `memory` (this process).
+    /// Where events are ordered and kept: `memory` (this process) or `redis` (shared).
     pub backend: &'static str,
+    /// Whether the backend answered its last command (always `true` in memory).
+    pub backend_connected: bool,
 }
 
 /// `reset` events sent, by [`ResetReason`].
@@ -356,6 +405,18 @@ pub struct ResetCounts {
     pub cursor_too_old: u64,
     /// The stream fell more than its queue bound behind (it was closed after the reset).
     pub lagged: u64,
+}
+
+/// A [`Hub`] that does not keep it alive (for its background tasks).
+#[cfg(feature = "redis")]
+#[derive(Debug, Clone)]
+pub(crate) struct WeakHub(std::sync::Weak<Inner>);
+
+#[cfg(feature = "redis")]
+impl WeakHub {
+    pub(crate) fn upgrade(&self) -> Option<Hub> {
+        self.0.upgrade().map(|inner| Hub { inner })
+    }
 }
 
 /// The invalidation hub: publishes events, keeps a replay ring and serves the SSE stream.
@@ -410,16 +471,16 @@ impl Hub {
 
     /// The epoch of this hub's event log.
     pub fn epoch(&self) -> u64 {
-        self.inner.epoch
+        self.log().epoch
     }
 
     /// The id of the last published event (`seq` 0 before the first). A page rendered now can
     /// embed it so that its client replays everything published after the render.
     pub fn cursor(&self) -> Cursor {
-        let last_seq = self.log().last_seq;
+        let log = self.log();
         Cursor {
-            epoch: self.inner.epoch,
-            seq: last_seq,
+            epoch: log.epoch,
+            seq: log.last_seq,
         }
     }
 
@@ -503,13 +564,13 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Publishes an invalidation in the global scope now, to every connected client, and returns
-    /// its event id.
+    /// Publishes an invalidation in the global scope now, to every connected client.
     ///
     /// Inside a server function prefer the free function
     /// [`invalidate_tags`](super::invalidate_tags), which waits until the function has returned
-    /// `Ok`. This method is for jobs and tasks outside requests.
-    pub fn invalidate_tags<I>(&self, tags: I) -> Result<Cursor, InvalidateError>
+    /// `Ok`. This method is for jobs and tasks outside requests. With a shared log (Redis) the
+    /// event is queued and published as soon as Redis takes it; [`Hub::publish`] waits for its id.
+    pub fn invalidate_tags<I>(&self, tags: I) -> Result<(), InvalidateError>
     where
         I: IntoIterator,
         I::Item: Into<TagPattern>,
@@ -518,58 +579,106 @@ impl Hub {
     }
 
     /// Publishes an invalidation now to the connections allowed to receive `scope` only.
-    pub fn invalidate_tags_in<I>(&self, scope: Scope, tags: I) -> Result<Cursor, InvalidateError>
+    pub fn invalidate_tags_in<I>(&self, scope: Scope, tags: I) -> Result<(), InvalidateError>
     where
         I: IntoIterator,
         I::Item: Into<TagPattern>,
     {
         let tags: Vec<TagPattern> = tags.into_iter().map(Into::into).collect();
         TagPattern::validate_list(&tags, &self.inner.config.limits)?;
-        Ok(self.publish(scope, tags))
+        self.submit(scope, tags, None);
+        Ok(())
     }
 
-    pub(crate) fn publish(&self, scope: Scope, tags: Vec<TagPattern>) -> Cursor {
+    /// Publishes an invalidation in `scope` and returns its event id once it has one (at once
+    /// in memory; once Redis has appended it with a shared log).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use leptos_query_tags::server::{Hub, Scope};
+    /// use leptos_query_tags::tags::Tag;
+    ///
+    /// let hub = Hub::default();
+    /// let id = hub.publish(Scope::global(), [Tag::from_segments(["todos".into()])]).await.unwrap();
+    /// assert_eq!(id, hub.cursor());
+    /// # });
+    /// ```
+    pub async fn publish<I>(&self, scope: Scope, tags: I) -> Result<Cursor, InvalidateError>
+    where
+        I: IntoIterator,
+        I::Item: Into<TagPattern>,
+    {
+        let tags: Vec<TagPattern> = tags.into_iter().map(Into::into).collect();
+        TagPattern::validate_list(&tags, &self.inner.config.limits)?;
+        let (reply, id) = tokio::sync::oneshot::channel();
+        self.submit(scope, tags, Some(reply));
+        id.await.map_err(|_| InvalidateError::Unavailable)
+    }
+
+    /// Publishes validated tags: in memory now, or through the shared log.
+    pub(crate) fn submit(
+        &self,
+        scope: Scope,
+        tags: Vec<TagPattern>,
+        reply: Option<tokio::sync::oneshot::Sender<Cursor>>,
+    ) {
         let invalidation = Invalidation {
             tags,
             scope: scope.clone(),
         };
         let data = serde_json::to_string(&invalidation)
             .unwrap_or_else(|_| unreachable!("tags always serialize"));
+        #[cfg(feature = "redis")]
+        if let Some(redis) = self.redis() {
+            redis.start(self);
+            redis.enqueue(scope, data, reply);
+            return;
+        }
+        let id = self.append_local(scope, &data);
+        if let Some(reply) = reply {
+            let _ = reply.send(id);
+        }
+    }
+
+    /// Gives the event a sequence number of this hub's own and publishes it.
+    fn append_local(&self, scope: Scope, data: &str) -> Cursor {
         let mut log = self.log();
-        log.last_seq += 1;
         let id = Cursor {
-            epoch: self.inner.epoch,
-            seq: log.last_seq,
+            epoch: log.epoch,
+            seq: log.last_seq + 1,
         };
+        self.publish_locked(&mut log, id, scope, data);
+        id
+    }
+
+    /// Keeps `id` in the ring and hands it to the streams of `scope`. Under the log lock, so
+    /// that a subscriber registering under the same lock sees each event either in the ring
+    /// snapshot or live, never both, never neither.
+    fn publish_locked(&self, log: &mut Log, id: Cursor, scope: Scope, data: &str) {
+        log.last_seq = id.seq;
         let frame = Arc::new(Frame {
             id,
             scope,
-            bytes: frame(event::INVALIDATE, Some(id), &data, None),
+            bytes: frame(event::INVALIDATE, Some(id), data, None),
         });
         if log.ring.len() == self.inner.config.replay_capacity {
             log.ring.pop_front();
         }
-        // Delivered under the lock, so that a subscriber registering under the same lock sees
-        // each event either in the ring snapshot or in its inbox, never both, never neither.
         let delivered = self.inner.fanout.deliver(&frame.scope, id.seq, &frame.bytes);
         let c = &self.inner.counters;
         c.published.fetch_add(1, Ordering::Relaxed);
         c.delivered.fetch_add(delivered as u64, Ordering::Relaxed);
         log.ring.push_back(frame);
         tracing::debug!(event = %id, "published invalidation");
-        id
     }
 
     /// Registers a new stream receiving `scopes`: its live receiver and its replay backlog, taken
     /// atomically.
     pub(crate) fn subscribe(&self, from: Option<Cursor>, scopes: &Arc<[Scope]>) -> Subscription {
         let log = self.log();
-        let subscriber = self
-            .inner
-            .fanout
-            .register(scopes.clone());
+        let subscriber = self.inner.fanout.register(scopes.clone());
         let head = Cursor {
-            epoch: self.inner.epoch,
+            epoch: log.epoch,
             seq: log.last_seq,
         };
         let oldest_kept = log.ring.front().map_or(head.seq + 1, |f| f.id.seq);
@@ -623,6 +732,80 @@ impl Hub {
         });
     }
 
+    fn backend_name(&self) -> &'static str {
+        #[cfg(feature = "redis")]
+        if self.inner.redis.is_some() {
+            return "redis";
+        }
+        "memory"
+    }
+
+    fn backend_connected(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.inner.redis {
+            return redis.is_connected();
+        }
+        true
+    }
+
+    #[cfg(feature = "redis")]
+    pub(crate) fn replay_capacity(&self) -> usize {
+        self.inner.config.replay_capacity
+    }
+
+    #[cfg(feature = "redis")]
+    pub(crate) fn downgrade(&self) -> WeakHub {
+        WeakHub(Arc::downgrade(&self.inner))
+    }
+
+    /// The shared log's backend, if the hub has one.
+    #[cfg(feature = "redis")]
+    pub(crate) fn redis(&self) -> Option<Arc<super::redis_backend::RedisBackend>> {
+        self.inner.redis.clone()
+    }
+
+    /// Starts following the shared log, if any, and waits (briefly) until the hub does, so that
+    /// a new stream starts on the log's epoch.
+    pub(crate) async fn ready(&self) {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = self.redis() {
+            redis.start(self);
+            redis.ready(Duration::from_secs(2)).await;
+        }
+    }
+
+    /// Takes `entry` from the shared log: kept and fanned out when it is the next event of the
+    /// hub's epoch; `false` (nothing done) otherwise.
+    #[cfg(feature = "redis")]
+    pub(crate) fn ingest(&self, entry: super::redis_log::Entry) -> bool {
+        let mut log = self.log();
+        if entry.id.epoch != log.epoch || entry.id.seq != log.last_seq + 1 {
+            return false;
+        }
+        self.publish_locked(&mut log, entry.id, entry.scope, &entry.data);
+        true
+    }
+
+    /// Continues from the shared log's `head` after history was lost (a new epoch, a gap, a
+    /// dropped outbox): forgets the ring and ends every stream with a `reset`, so that browsers
+    /// refetch and reconnect from `head`.
+    #[cfg(feature = "redis")]
+    pub(crate) fn adopt(&self, head: Cursor) {
+        let mut log = self.log();
+        if log.epoch == head.epoch && log.last_seq == head.seq && log.ring.is_empty() {
+            return; // nothing was known: nothing is lost
+        }
+        tracing::warn!(from = %Cursor { epoch: log.epoch, seq: log.last_seq }, to = %head, "event history lost: resetting every stream");
+        log.epoch = head.epoch;
+        log.last_seq = head.seq;
+        log.ring.clear();
+        let streams = self.inner.fanout.reset_all();
+        self.inner
+            .counters
+            .reset_unknown_epoch
+            .fetch_add(streams as u64, Ordering::Relaxed);
+    }
+
     /// Whether [`Hub::shutdown`] was called.
     pub fn is_shutting_down(&self) -> bool {
         self.inner.shutting_down.load(Ordering::Acquire)
@@ -660,7 +843,8 @@ impl Hub {
                 lagged: load(&c.reset_lagged),
             },
             write_timeouts: load(&c.write_timeouts),
-            backend: "memory",
+            backend: self.backend_name(),
+            backend_connected: self.backend_connected(),
         }
     }
 
@@ -707,7 +891,10 @@ mod tests {
         let c0 = hub.cursor();
         assert_eq!(c0.seq, 0);
         let ids: Vec<_> = (0..5)
-            .map(|_| hub.invalidate_tags([tag()]).unwrap())
+            .map(|_| {
+                hub.invalidate_tags([tag()]).unwrap();
+                hub.cursor()
+            })
             .collect();
         assert_eq!(
             ids.iter().map(|c| c.seq).collect::<Vec<_>>(),

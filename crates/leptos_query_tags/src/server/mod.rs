@@ -33,6 +33,8 @@ mod hub;
 mod metrics;
 mod publish;
 #[cfg(feature = "redis")]
+mod redis_backend;
+#[cfg(feature = "redis")]
 mod redis_log;
 mod serve;
 mod sse;

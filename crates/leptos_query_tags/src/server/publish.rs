@@ -69,6 +69,13 @@ async fn publish(
     let request: PublishRequest =
         serde_json::from_slice(&bytes).map_err(|e| HubError::BadBody(e.to_string()))?;
     TagPattern::validate_list(&request.tags, hub.limits()).map_err(HubError::BadTags)?;
-    let id = hub.publish(request.scope, request.tags);
+    // In memory the id is there at once; through Redis, as soon as Redis has the event.
+    let id = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        hub.publish(request.scope, request.tags),
+    )
+    .await
+    .map_err(|_| HubError::Unavailable)?
+    .map_err(|_| HubError::Unavailable)?;
     Ok(Json(PublishResponse { id }))
 }

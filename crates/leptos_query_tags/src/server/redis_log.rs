@@ -4,8 +4,8 @@
 //! Redis Cluster keeps both keys in one slot,
 //! - `{prefix}:meta`, a hash: `epoch` (created with the stream: Redis' clock in milliseconds) and
 //!   `seq` (the last sequence number);
-//! - `{prefix}:stream`, a stream whose entry ids are `<seq>-0`, each with fields `s` (the scope)
-//!   and `d` (the invalidation's JSON).
+//! - `{prefix}:stream`, a stream whose entry ids are `<seq>-0`, each with fields `e` (the epoch),
+//!   `s` (the scope) and `d` (the invalidation's JSON).
 //!
 //! Appending is one Lua script: create the epoch when the meta hash is missing (Redis restarted
 //! empty, or flushed) and drop whatever stream is left, `HINCRBY seq`, `XADD <seq>-0` with
@@ -14,8 +14,6 @@
 //!
 //! This module is the log alone; following it and fanning out per instance is the hub's job
 //! (issue 10: the hub's Redis backend builds on this).
-
-#![cfg_attr(not(test), allow(dead_code))]
 
 use crate::protocol::{Cursor, Scope};
 use redis::aio::{ConnectionManager, MultiplexedConnection};
@@ -44,7 +42,7 @@ if not epoch then
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], seq .. '-0', 's', ARGV[2], 'd', ARGV[3])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'e', epoch, 's', ARGV[2], 'd', ARGV[3])
 return {epoch, tostring(seq)}
 "#;
 
@@ -123,7 +121,7 @@ fn cursor_of(value: &Value) -> Result<Cursor, LogError> {
 }
 
 /// Parses `[[id, [field, value, ...]], ...]` (XRANGE, or one stream of XREAD) into entries.
-fn entries(epoch: u64, value: &Value) -> Result<Vec<Entry>, LogError> {
+fn entries(value: &Value) -> Result<Vec<Entry>, LogError> {
     let unexpected = || LogError::Unexpected(format!("{value:?}"));
     let Value::Array(items) = value else {
         return Err(unexpected());
@@ -143,16 +141,20 @@ fn entries(epoch: u64, value: &Value) -> Result<Vec<Entry>, LogError> {
             let Value::Array(fields) = fields else {
                 return Err(unexpected());
             };
-            let (mut scope, mut data) = (None, None);
+            let (mut epoch, mut scope, mut data) = (None, None, None);
             for kv in fields.chunks(2) {
                 match (kv.first().and_then(text).as_deref(), kv.get(1).and_then(text)) {
+                    (Some("e"), Some(v)) => epoch = v.parse::<u64>().ok(),
                     (Some("s"), Some(v)) => scope = Scope::new(v).ok(),
                     (Some("d"), Some(v)) => data = Some(v),
                     _ => {}
                 }
             }
             Ok(Entry {
-                id: Cursor { epoch, seq },
+                id: Cursor {
+                    epoch: epoch.ok_or_else(unexpected)?,
+                    seq,
+                },
                 scope: scope.ok_or_else(unexpected)?,
                 data: data.ok_or_else(unexpected)?,
             })
@@ -168,7 +170,11 @@ impl RedisLog {
         replay_capacity: usize,
     ) -> Result<RedisLog, LogError> {
         let client = Client::open(url)?;
-        let commands = client.get_connection_manager().await?;
+        // No response timeout: a Redis that is paused (or slow) answers later, and retrying an
+        // append that Redis has queued would publish it twice. A dead Redis fails the
+        // connection at once, and the connection manager reconnects.
+        let config = redis::aio::ConnectionManagerConfig::new().set_response_timeout(None);
+        let commands = client.get_connection_manager_with_config(config).await?;
         Ok(RedisLog {
             commands,
             client,
@@ -233,7 +239,7 @@ impl RedisLog {
             .arg(format!("{}-0", head.seq))
             .query_async(&mut conn)
             .await?;
-        let read = entries(head.epoch, &value)?;
+        let read = entries(&value)?;
         // Dense ids: the first must follow the cursor, or what was between is gone.
         match read.first() {
             Some(first) if first.id.seq == from.seq + 1 => Ok(Read::Entries(read)),
@@ -241,8 +247,9 @@ impl RedisLog {
         }
     }
 
-    /// Waits up to `block` for events after `after` on a follower connection; `epoch` labels
-    /// them. An empty answer means the block timed out.
+    /// Waits up to `block` for events after `after` on a follower connection. An empty answer
+    /// means the block timed out. Entries carry their own epoch: after a flush, the stream's new
+    /// entries are of another epoch than `after`.
     pub(crate) async fn follow(
         &self,
         follower: &mut MultiplexedConnection,
@@ -274,7 +281,7 @@ impl RedisLog {
                 return Err(LogError::Unexpected(format!("{stream:?}")));
             };
             if let Some(items) = pair.get(1) {
-                out.extend(entries(after.epoch, items)?);
+                out.extend(entries(items)?);
             }
         }
         Ok(out)

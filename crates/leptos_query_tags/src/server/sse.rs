@@ -152,6 +152,7 @@ async fn events(State(hub): State<Hub>, request: Request) -> Result<Response, Hu
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
     let permit = hub.admit(scopes, client)?;
+    hub.ready().await;
     hub.start_heartbeat();
     let sub = hub.subscribe(asked.from, permit.scopes());
 
@@ -309,6 +310,11 @@ impl Connection {
             Next::Frame(frame) => Some(frame),
             Next::Heartbeat => Some(Bytes::from_static(HEARTBEAT)),
             Next::Closed | Next::Empty => None,
+            Next::Reset => {
+                // Counted by the hub when it reset every stream.
+                self.closing = true;
+                Some(reset_frame(ResetReason::UnknownEpoch, self.hub.cursor()))
+            }
             Next::Lagged => {
                 tracing::warn!("SSE consumer lagged; sending reset and closing");
                 self.hub.count_reset(ResetReason::Lagged);

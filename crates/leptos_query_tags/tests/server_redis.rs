@@ -1,0 +1,230 @@
+//! Several hubs on one Redis (feature `redis`): the same events, with the same ids, in the same
+//! order on every instance; resume anywhere; every failure ends in a `reset`, never silence.
+
+mod support;
+#[path = "support/redis.rs"]
+mod test_redis;
+
+use axum::Router;
+use leptos_query_tags::protocol::{Reset, ResetReason, Scope};
+use leptos_query_tags::server::Hub;
+use leptos_query_tags::tags::Tag;
+use std::time::Duration;
+use support::{header_scopes, Serving, SseClient, TestServer, EVENTS};
+use test_redis::TestRedis;
+
+struct Instance {
+    hub: Hub,
+    server: TestServer,
+}
+
+async fn instances(redis: &TestRedis, n: usize, replay: usize) -> Vec<Instance> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let hub = Hub::builder()
+            .scope_resolver(header_scopes)
+            .replay_capacity(replay)
+            .redis(redis.url.clone())
+            .build();
+        let server = TestServer::start(Serving::Hub, &hub, hub.mount(Router::new())).await;
+        out.push(Instance { hub, server });
+    }
+    out
+}
+
+fn tag(k: usize) -> Tag {
+    Tag::from_segments(["e".into(), (k as i64).into()])
+}
+
+/// Reads invalidations until the one tagged `["e", end]`; returns (id, k) of each.
+async fn until(stream: &mut SseClient, end: usize) -> Vec<(String, usize)> {
+    let mut got = Vec::new();
+    loop {
+        let event = stream.expect("invalidate").await;
+        let value: serde_json::Value = serde_json::from_str(&event.data).unwrap();
+        let k = value["tags"][0][1].as_u64().unwrap() as usize;
+        got.push((event.id.clone().unwrap(), k));
+        if k == end {
+            return got;
+        }
+    }
+}
+
+/// Waits until `hub` has taken in the shared log up to `seq`.
+async fn caught_up(hub: &Hub, seq: u64) {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while hub.cursor().seq < seq {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the instance follows the log: at {}, waiting for {seq}", hub.cursor()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_instance_delivers_the_same_events_with_the_same_ids() {
+    let redis = TestRedis::start().await;
+    let nodes = instances(&redis, 3, 1024).await;
+    let users = ["u0", "u1", "u2"];
+    // Subscribers on every instance, for every user (each also receives global events).
+    let mut subscribers = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        for user in users {
+            let mut stream =
+                SseClient::connect_with(&node.server.url(EVENTS), &[("x-user", user)]).await;
+            stream.expect("hello").await;
+            subscribers.push((i, user, stream));
+        }
+    }
+    // Publishes on random instances, in random scopes (a fixed pseudo-random sequence).
+    let mut rng = 0x2545_f491_u64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut published = Vec::new();
+    let events = 60;
+    for k in 0..events {
+        let node = &nodes[next(3) as usize];
+        let scope = match next(4) {
+            0 => Scope::global(),
+            u => Scope::keyed("user", users[u as usize - 1]).unwrap(),
+        };
+        let id = node.hub.publish(scope.clone(), [tag(k)]).await.unwrap();
+        published.push((id, scope, k));
+    }
+    let end = nodes[1].hub.publish(Scope::global(), [tag(events)]).await.unwrap();
+    published.push((end, Scope::global(), events));
+
+    // Dense ids of one epoch, in publish order.
+    let epoch = published[0].0.epoch;
+    for (n, (id, _, _)) in published.iter().enumerate() {
+        assert_eq!((id.epoch, id.seq), (epoch, published[0].0.seq + n as u64));
+    }
+    for (i, user, stream) in &mut subscribers {
+        let expected: Vec<(String, usize)> = published
+            .iter()
+            .filter(|(_, scope, _)| scope.is_global() || scope.as_str() == format!("user:{user}"))
+            .map(|(id, _, k)| (id.to_string(), *k))
+            .collect();
+        let got = until(stream, events).await;
+        assert_eq!(got, expected, "instance {i}, user {user}");
+    }
+    for node in &nodes {
+        assert_eq!(node.hub.cursor(), end);
+        let stats = node.hub.stats();
+        assert_eq!((stats.backend, stats.backend_connected), ("redis", true));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_resumes_on_another_instance() {
+    let redis = TestRedis::start().await;
+    let nodes = instances(&redis, 3, 16).await;
+    let mut first = SseClient::connect(&nodes[0].server.url(EVENTS), None).await;
+    first.expect("hello").await;
+    for k in 0..3 {
+        nodes[0].hub.publish(Scope::global(), [tag(k)]).await.unwrap();
+    }
+    let seen = until(&mut first, 2).await;
+    let cursor = seen[2].0.clone();
+    drop(first);
+
+    // Five more through another instance, then the browser comes back on a third.
+    let mut missed = Vec::new();
+    for k in 3..8 {
+        missed.push(nodes[1].hub.publish(Scope::global(), [tag(k)]).await.unwrap());
+    }
+    caught_up(&nodes[2].hub, missed[4].seq).await;
+    let mut back = SseClient::connect(&nodes[2].server.url(EVENTS), Some(&cursor)).await;
+    back.expect("hello").await;
+    let got = until(&mut back, 7).await;
+    assert_eq!(
+        got,
+        missed
+            .iter()
+            .zip(3..)
+            .map(|(id, k)| (id.to_string(), k))
+            .collect::<Vec<_>>()
+    );
+
+    // A cursor older than what the instances keep: an explicit reset, not silence.
+    for k in 8..100 {
+        nodes[1].hub.publish(Scope::global(), [tag(k)]).await.unwrap();
+    }
+    caught_up(&nodes[2].hub, missed[4].seq + 92).await;
+    let mut stale = SseClient::connect(&nodes[2].server.url(EVENTS), Some(&cursor)).await;
+    stale.expect("hello").await;
+    let reset: Reset = serde_json::from_str(&stale.expect("reset").await.data).unwrap();
+    assert_eq!(reset.reason, ResetReason::CursorTooOld);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_empty_resets_every_stream() {
+    let mut redis = TestRedis::start().await;
+    let nodes = instances(&redis, 2, 1024).await;
+    let mut streams = Vec::new();
+    for node in &nodes {
+        let mut stream = SseClient::connect(&node.server.url(EVENTS), None).await;
+        stream.expect("hello").await;
+        streams.push(stream);
+    }
+    nodes[0].hub.publish(Scope::global(), [tag(0)]).await.unwrap();
+    for stream in &mut streams {
+        until(stream, 0).await;
+    }
+    let before = nodes[0].hub.epoch();
+
+    redis.kill();
+    // A server function's invalidation during the outage: queued, never an error.
+    nodes[0].hub.invalidate_tags([tag(1)]).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.restart().await;
+
+    // Every stream learns within 5 s that history was lost, and ends.
+    for stream in &mut streams {
+        let event = stream
+            .next_event(Duration::from_secs(5))
+            .await
+            .expect("a reset, not the end");
+        assert_eq!(event.event, "reset", "{event:?}");
+        let reset: Reset = serde_json::from_str(&event.data).unwrap();
+        assert_eq!(reset.reason, ResetReason::UnknownEpoch);
+        assert_ne!(reset.cursor.epoch, before);
+        assert_eq!(stream.next_event(Duration::from_secs(5)).await, None);
+    }
+    // Browsers reconnect from the reset's cursor and are live again, on the new epoch.
+    for node in &nodes {
+        let epoch = node.hub.epoch();
+        assert_ne!(epoch, before);
+    }
+    let mut again = SseClient::connect(&nodes[1].server.url(EVENTS), None).await;
+    again.expect("hello").await;
+    nodes[0].hub.publish(Scope::global(), [tag(2)]).await.unwrap();
+    let got = until(&mut again, 2).await;
+    assert_eq!(got.last().unwrap().1, 2);
+    assert!(nodes[0].hub.stats().resets.unknown_epoch >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_paused_keeps_streams_open_and_delivers_the_backlog_in_order() {
+    let redis = TestRedis::start().await;
+    let nodes = instances(&redis, 2, 1024).await;
+    let mut stream = SseClient::connect(&nodes[1].server.url(EVENTS), None).await;
+    stream.expect("hello").await;
+    nodes[0].hub.publish(Scope::global(), [tag(0)]).await.unwrap();
+    until(&mut stream, 0).await;
+
+    redis.pause(true);
+    for k in 1..=5 {
+        nodes[0].hub.invalidate_tags([tag(k)]).unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    redis.pause(false);
+
+    let got = until(&mut stream, 5).await;
+    assert_eq!(got.iter().map(|(_, k)| *k).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(nodes[1].hub.stats().resets, Default::default());
+}
