@@ -25,6 +25,8 @@ use tokio::sync::{oneshot, watch, Notify};
 const BLOCK: Duration = Duration::from_secs(2);
 /// Most events waiting for Redis; beyond, the oldest are dropped (and the streams reset).
 const OUTBOX_CAPACITY: usize = 10_000;
+/// Most events appended in one round trip.
+const BATCH: usize = 256;
 
 /// Where the hub's events go and come from.
 #[derive(Debug)]
@@ -32,6 +34,7 @@ pub(crate) struct RedisBackend {
     url: String,
     prefix: String,
     outbox: Mutex<VecDeque<Outgoing>>,
+    queued: std::sync::atomic::AtomicU64,
     more: Notify,
     /// Events were dropped from a full outbox: this instance's streams get `reset`.
     lost: AtomicBool,
@@ -44,6 +47,9 @@ pub(crate) struct RedisBackend {
 
 #[derive(Debug)]
 struct Outgoing {
+    /// Counts every event ever queued, so that a batch is recognised in the outbox even if
+    /// older events were dropped from its front meanwhile.
+    number: u64,
     scope: Scope,
     data: String,
     reply: Option<oneshot::Sender<Cursor>>,
@@ -59,6 +65,7 @@ impl RedisBackend {
             url,
             prefix,
             outbox: Mutex::default(),
+            queued: std::sync::atomic::AtomicU64::new(0),
             more: Notify::new(),
             lost: AtomicBool::new(false),
             started: AtomicBool::new(false),
@@ -76,7 +83,13 @@ impl RedisBackend {
                 tracing::warn!("the Redis outbox is full: dropping the oldest invalidations");
             }
         }
-        outbox.push_back(Outgoing { scope, data, reply });
+        let number = self.queued.fetch_add(1, Ordering::Relaxed);
+        outbox.push_back(Outgoing {
+            number,
+            scope,
+            data,
+            reply,
+        });
         drop(outbox);
         self.more.notify_one();
     }
@@ -149,24 +162,41 @@ async fn publisher(weak: super::hub::WeakHub) {
     loop {
         let Some(hub) = weak.upgrade() else { return };
         let Some(backend) = hub.redis() else { return };
-        let next = lock(&backend.outbox)
-            .front()
-            .map(|o| (o.scope.clone(), o.data.clone()));
-        let Some((scope, data)) = next else {
+        // Up to a batch from the front of the outbox, appended in one round trip; taken off
+        // the outbox only once Redis has them.
+        let (numbers, batch): (Vec<u64>, Vec<(Scope, String)>) = lock(&backend.outbox)
+            .iter()
+            .take(BATCH)
+            .map(|o| (o.number, (o.scope.clone(), o.data.clone())))
+            .unzip();
+        if batch.is_empty() {
             let more = backend.more.notified();
             drop(hub);
             // Woken by `enqueue`; the timeout lets the task end once the hub is gone.
             let _ = tokio::time::timeout(Duration::from_secs(1), more).await;
             continue;
-        };
+        }
         drop(hub);
-        match log.append(&scope, &data).await {
-            Ok(id) => {
+        match log.append_all(&batch).await {
+            Ok(first) => {
                 backoff.reset();
                 backend.connected.store(true, Ordering::Release);
-                if let Some(done) = lock(&backend.outbox).pop_front() {
-                    if let Some(reply) = done.reply {
-                        let _ = reply.send(id);
+                let (lowest, highest) = (numbers[0], numbers[numbers.len() - 1]);
+                let mut done = Vec::new();
+                {
+                    let mut outbox = lock(&backend.outbox);
+                    while outbox.front().is_some_and(|o| o.number <= highest) {
+                        done.extend(outbox.pop_front());
+                    }
+                }
+                for event in done {
+                    if let (Some(reply), Some(offset)) =
+                        (event.reply, event.number.checked_sub(lowest))
+                    {
+                        let _ = reply.send(Cursor {
+                            epoch: first.epoch,
+                            seq: first.seq + offset,
+                        });
                     }
                 }
             }

@@ -32,7 +32,7 @@ end
 return {epoch, tostring(redis.call('HGET', KEYS[1], 'seq'))}
 "#;
 
-/// Appends one event: `ARGV` = maxlen, scope, data. Returns `{epoch, seq}`.
+/// Appends events: `ARGV` = maxlen, then scope and data of each. Returns `{epoch, first seq}`.
 const APPEND: &str = r#"
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
@@ -41,9 +41,13 @@ if not epoch then
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
 end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'e', epoch, 's', ARGV[2], 'd', ARGV[3])
-return {epoch, tostring(seq)}
+local n = (#ARGV - 1) / 2
+local first = redis.call('HINCRBY', KEYS[1], 'seq', n) - n + 1
+for i = 0, n - 1 do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], string.format('%d-0', first + i),
+    'e', epoch, 's', ARGV[2 + 2 * i], 'd', ARGV[3 + 2 * i])
+end
+return {epoch, string.format('%d', first)}
 "#;
 
 /// One event read from the log.
@@ -209,17 +213,24 @@ impl RedisLog {
     }
 
     /// Appends an event of `scope` carrying `data` (an invalidation's JSON); returns its id.
+    #[cfg(test)]
     pub(crate) async fn append(&self, scope: &Scope, data: &str) -> Result<Cursor, LogError> {
+        self.append_all(&[(scope.clone(), data.to_owned())]).await
+    }
+
+    /// Appends `events` in order, in one round trip; returns the id of the first (the others
+    /// follow it densely).
+    pub(crate) async fn append_all(&self, events: &[(Scope, String)]) -> Result<Cursor, LogError> {
         let mut conn = self.commands.clone();
-        let value: Value = self
-            .append
+        let mut invocation = self.append.prepare_invoke();
+        invocation
             .key(&self.meta)
             .key(&self.stream)
-            .arg(self.replay_capacity)
-            .arg(scope.as_str())
-            .arg(data)
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(self.replay_capacity);
+        for (scope, data) in events {
+            invocation.arg(scope.as_str()).arg(data.as_str());
+        }
+        let value: Value = invocation.invoke_async(&mut conn).await?;
         cursor_of(&value)
     }
 
