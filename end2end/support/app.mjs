@@ -17,9 +17,17 @@ export function watchErrors(page) {
   return errors;
 }
 
-/** Opens the Todos page and waits until it is hydrated and its event stream is open. */
-export async function openTodos(page) {
-  await page.goto(url('/'));
+/** The same path on demo instance B (another process on the same Redis and database). */
+export function urlB(path = '/') {
+  const base = process.env.E2E_BASE_URL_B;
+  if (!base) throw new Error('E2E_BASE_URL_B is not set: the global setup did not run');
+  return base + path;
+}
+
+/** Opens the Todos page (of instance A, or at `base`) and waits until it is hydrated and its
+ * event stream is open. */
+export async function openTodos(page, base = url('/')) {
+  await page.goto(base);
   await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
   await expect(page.locator('.live')).toHaveAttribute('data-state', 'open');
 }

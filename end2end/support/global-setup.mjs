@@ -1,5 +1,8 @@
-// Starts the demo server built by `cargo leptos build --release` on a free loopback port with a
-// fresh database, waits until it answers, and returns the teardown that stops it.
+// Starts a redis-server and two instances of the demo server built by `cargo leptos build
+// --release` on free loopback ports, sharing one fresh database and one Redis (as a deployment
+// with two instances behind a load balancer would), waits until they answer, and returns the
+// teardown that stops them. Tests use instance A (`E2E_BASE_URL`); the multi-instance test also
+// uses instance B (`E2E_BASE_URL_B`).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -36,38 +39,69 @@ async function waitUntilServing(url, child, deadlineMs) {
   throw new Error(`demo server did not answer at ${url} within ${deadlineMs} ms`);
 }
 
+async function stop(child) {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+async function waitForPort(port, child, deadlineMs) {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + deadlineMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited early with code ${child.exitCode}`);
+    const ok = await new Promise((r) => {
+      const socket = connect(port, '127.0.0.1', () => { socket.end(); r(true); });
+      socket.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`redis-server did not listen on ${port} within ${deadlineMs} ms`);
+}
+
 export default async function globalSetup() {
   const bin = process.env.E2E_SERVER_BIN || join(root, 'target', 'release', 'query_tags_demo');
   if (!existsSync(bin)) {
     throw new Error(`${bin} does not exist: run \`cargo leptos build --release\` first (scripts/test.sh does)`);
   }
-  const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'query-tags-e2e-'));
-  const baseUrl = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, [], {
-    cwd: root,
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: {
-      ...process.env,
-      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-      LEPTOS_SITE_ROOT: join(root, 'target', 'site'),
-      LEPTOS_OUTPUT_NAME: 'query_tags_demo',
-      LEPTOS_ENV: 'PROD',
-      DEMO_DATABASE_PATH: join(dataDir, 'todos.sqlite3'),
-      RUST_LOG: process.env.RUST_LOG || 'warn',
-    },
+  const redisPort = await freePort();
+  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dataDir], {
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
-  await waitUntilServing(baseUrl + '/', child, 30_000);
-  process.env.E2E_BASE_URL = baseUrl;
+  await waitForPort(redisPort, redis, 10_000);
+
+  const instances = [];
+  for (const name of ['A', 'B']) {
+    const port = await freePort();
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const child = spawn(bin, [], {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: {
+        ...process.env,
+        LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+        LEPTOS_SITE_ROOT: join(root, 'target', 'site'),
+        LEPTOS_OUTPUT_NAME: 'query_tags_demo',
+        LEPTOS_ENV: 'PROD',
+        DEMO_DATABASE_PATH: join(dataDir, 'todos.sqlite3'),
+        QUERY_TAGS_REDIS_URL: `redis://127.0.0.1:${redisPort}/`,
+        RUST_LOG: process.env.RUST_LOG || 'warn',
+      },
+    });
+    instances.push(child);
+    await waitUntilServing(baseUrl + '/', child, 30_000);
+    process.env[name === 'A' ? 'E2E_BASE_URL' : 'E2E_BASE_URL_B'] = baseUrl;
+  }
 
   return async () => {
-    if (child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    for (const child of instances) await stop(child);
+    await stop(redis);
     rmSync(dataDir, { recursive: true, force: true });
   };
 }

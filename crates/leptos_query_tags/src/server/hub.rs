@@ -795,7 +795,16 @@ impl Hub {
         if log.epoch == head.epoch && log.last_seq == head.seq && log.ring.is_empty() {
             return; // nothing was known: nothing is lost
         }
-        tracing::warn!(from = %Cursor { epoch: log.epoch, seq: log.last_seq }, to = %head, "event history lost: resetting every stream");
+        let from = Cursor {
+            epoch: log.epoch,
+            seq: log.last_seq,
+        };
+        if from.seq == 0 && log.ring.is_empty() {
+            // The first look at the shared log: this hub had published nothing of its own.
+            tracing::debug!(%head, "following the shared event log");
+        } else {
+            tracing::warn!(%from, to = %head, "event history lost: resetting every stream");
+        }
         log.epoch = head.epoch;
         log.last_seq = head.seq;
         log.ring.clear();
