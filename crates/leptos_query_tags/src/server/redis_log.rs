@@ -20,8 +20,11 @@ use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Script, Value};
 use std::time::Duration;
 
-/// Creates the epoch if missing (dropping any stream left without one); returns `{epoch, seq}`.
-const ENSURE: &str = r#"
+/// Lua: reads the epoch, creating it from Redis' clock (milliseconds) if the meta hash has none,
+/// and dropping whatever stream is left without one.
+macro_rules! epoch_lua {
+    () => {
+        r#"
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   local t = redis.call('TIME')
@@ -29,18 +32,20 @@ if not epoch then
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
 end
-return {epoch, tostring(redis.call('HGET', KEYS[1], 'seq'))}
-"#;
+"#
+    };
+}
+
+/// Returns `{epoch, seq}`, creating the epoch if missing.
+const ENSURE: &str = concat!(
+    epoch_lua!(),
+    "return {epoch, tostring(redis.call('HGET', KEYS[1], 'seq'))}\n"
+);
 
 /// Appends events: `ARGV` = maxlen, then scope and data of each. Returns `{epoch, first seq}`.
-const APPEND: &str = r#"
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  local t = redis.call('TIME')
-  epoch = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
-end
+const APPEND: &str = concat!(
+    epoch_lua!(),
+    r#"
 local n = (#ARGV - 1) / 2
 local first = redis.call('HINCRBY', KEYS[1], 'seq', n) - n + 1
 for i = 0, n - 1 do
@@ -48,7 +53,8 @@ for i = 0, n - 1 do
     'e', epoch, 's', ARGV[2 + 2 * i], 'd', ARGV[3 + 2 * i])
 end
 return {epoch, string.format('%d', first)}
-"#;
+"#
+);
 
 /// One event read from the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,70 +305,16 @@ impl RedisLog {
     }
 }
 
+// The integration tests' helper: a `redis-server` of its own per test.
 #[cfg(test)]
-pub(crate) mod tests {
+#[path = "../../tests/support/redis.rs"]
+mod test_redis;
+
+#[cfg(test)]
+mod tests {
     use super::*;
-    use std::process::{Child, Command, Stdio};
 
-    /// A `redis-server` of its own on a free loopback port, without persistence; stopped (by its
-    /// process id) when dropped.
-    pub(crate) struct TestRedis {
-        child: Child,
-        pub(crate) url: String,
-        _dir: TempDir,
-    }
-
-    struct TempDir(std::path::PathBuf);
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    impl TestRedis {
-        pub(crate) async fn start() -> TestRedis {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let dir = std::env::temp_dir().join(format!("query-tags-redis-{port}-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(&dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server is installed (scripts/setup.sh --test installs it)");
-            // Owned from here: stopped on every path, the panic below included.
-            let redis = TestRedis {
-                child,
-                url: format!("redis://127.0.0.1:{port}/"),
-                _dir: TempDir(dir),
-            };
-            let client = Client::open(redis.url.as_str()).unwrap();
-            for _ in 0..200 {
-                if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                    if redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok() {
-                        return redis;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            panic!("redis-server did not start on port {port}");
-        }
-    }
-
-    impl Drop for TestRedis {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    use super::test_redis::TestRedis;
 
     fn scope(s: &str) -> Scope {
         Scope::new(s).unwrap()

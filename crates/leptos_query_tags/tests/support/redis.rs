@@ -1,7 +1,7 @@
 //! A `redis-server` of a test's own: a free loopback port, a temporary folder, no persistence;
 //! stopped by its process id when dropped. It can be killed, restarted (empty) on the same
 //! port, and paused.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
