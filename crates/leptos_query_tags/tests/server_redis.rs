@@ -150,6 +150,21 @@ async fn a_browser_resumes_on_another_instance() {
             .collect::<Vec<_>>()
     );
 
+    // An instance started after those events has none of them in its ring: it reads them back
+    // from Redis, exactly.
+    let late = instances(&redis, 1, 16).await;
+    caught_up(&late[0].hub, missed[4].seq).await;
+    let mut resumed = SseClient::connect(&late[0].server.url(EVENTS), Some(&cursor)).await;
+    resumed.expect("hello").await;
+    assert_eq!(
+        until(&mut resumed, 7).await,
+        missed
+            .iter()
+            .zip(3..)
+            .map(|(id, k)| (id.to_string(), k))
+            .collect::<Vec<_>>()
+    );
+
     // A cursor older than what the instances keep: an explicit reset, not silence.
     for k in 8..100 {
         nodes[1].hub.publish(Scope::global(), [tag(k)]).await.unwrap();

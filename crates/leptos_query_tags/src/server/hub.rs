@@ -774,6 +774,40 @@ impl Hub {
         }
     }
 
+    /// Completes a subscription whose cursor is older than the ring from the shared log, when
+    /// it still holds every event after the cursor (an instance started after them, say): the
+    /// browser then resumes exactly instead of getting `reset`. Only events up to the
+    /// subscription's start: later ones reach the stream live.
+    pub(crate) async fn backfill(
+        &self,
+        sub: &mut Subscription,
+        from: Option<Cursor>,
+        scopes: &Arc<[Scope]>,
+    ) {
+        #[cfg(feature = "redis")]
+        if let (Some(redis), Some(from), Some(ResetReason::CursorTooOld)) =
+            (self.redis(), from, sub.reset)
+        {
+            let Some(read) = redis.read_after(from).await else {
+                return;
+            };
+            let head = sub.start;
+            let wanted: Vec<_> = read.into_iter().filter(|e| e.id.seq <= head.seq).collect();
+            if wanted.last().map(|e| e.id) != Some(head) {
+                return; // the log moved on (a new epoch): the reset stands
+            }
+            sub.backlog = wanted
+                .into_iter()
+                .filter(|e| scopes.contains(&e.scope))
+                .map(|e| frame(event::INVALIDATE, Some(e.id), &e.data, None))
+                .collect();
+            sub.start = from;
+            sub.reset = None;
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = (sub, from, scopes);
+    }
+
     /// Takes `entry` from the shared log: kept and fanned out when it is the next event of the
     /// hub's epoch; `false` (nothing done) otherwise.
     #[cfg(feature = "redis")]

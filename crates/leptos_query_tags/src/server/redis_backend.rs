@@ -43,6 +43,8 @@ pub(crate) struct RedisBackend {
     ready: watch::Sender<bool>,
     /// Whether Redis answered the last command.
     connected: AtomicBool,
+    /// The publisher's log, for reads (set once connected).
+    log: std::sync::OnceLock<RedisLog>,
 }
 
 #[derive(Debug)]
@@ -71,6 +73,7 @@ impl RedisBackend {
             started: AtomicBool::new(false),
             ready: watch::channel(false).0,
             connected: AtomicBool::new(false),
+            log: std::sync::OnceLock::new(),
         }
     }
 
@@ -92,6 +95,15 @@ impl RedisBackend {
         });
         drop(outbox);
         self.more.notify_one();
+    }
+
+    /// Every event after `from` that the shared log still holds; `None` when it does not hold
+    /// them all (or cannot be read now).
+    pub(crate) async fn read_after(&self, from: Cursor) -> Option<Vec<super::redis_log::Entry>> {
+        match self.log.get()?.read_after(from).await {
+            Ok(Read::Entries(entries)) => Some(entries),
+            _ => None,
+        }
     }
 
     /// Whether Redis answered the last command.
@@ -159,6 +171,9 @@ async fn publisher(weak: super::hub::WeakHub) {
     let Some(log) = connect(&weak, &mut backoff).await else {
         return;
     };
+    if let Some(backend) = weak.upgrade().and_then(|hub| hub.redis()) {
+        let _ = backend.log.set(log.clone());
+    }
     loop {
         let Some(hub) = weak.upgrade() else { return };
         let Some(backend) = hub.redis() else { return };

@@ -154,7 +154,8 @@ async fn events(State(hub): State<Hub>, request: Request) -> Result<Response, Hu
     let permit = hub.admit(scopes, client)?;
     hub.ready().await;
     hub.start_heartbeat();
-    let sub = hub.subscribe(asked.from, permit.scopes());
+    let mut sub = hub.subscribe(asked.from, permit.scopes());
+    hub.backfill(&mut sub, asked.from, permit.scopes()).await;
 
     let mut pending = VecDeque::with_capacity(sub.backlog.len() + 2);
     let hello = Hello {
