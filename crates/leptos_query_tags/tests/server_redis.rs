@@ -243,3 +243,185 @@ async fn redis_paused_keeps_streams_open_and_delivers_the_backlog_in_order() {
     assert_eq!(got.iter().map(|(_, k)| *k).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
     assert_eq!(nodes[1].hub.stats().resets, Default::default());
 }
+
+/// Chaos, bounded: clients keep a cached view of a shared "database", refetching what each
+/// invalidation names (everything on `reset`) and reconnecting to a random instance whenever
+/// their stream ends; writers bump random keys through random instances; meanwhile Redis is
+/// killed and restarted empty, and instances are restarted. Once the writers stop, every
+/// client's view must equal the database: no client stays stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_leaves_no_client_stale() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    const KEYS: i64 = 8;
+    const CLIENTS: usize = 4;
+    type Db = Arc<Mutex<HashMap<i64, u64>>>;
+    let db: Db = Arc::new(Mutex::new((0..KEYS).map(|k| (k, 0)).collect()));
+    let mut redis = TestRedis::start().await;
+
+    let start_instance = |url: String| async move {
+        let hub = Hub::builder().redis(url).build();
+        let server = TestServer::start(Serving::Hub, &hub, hub.mount(Router::new())).await;
+        Instance { hub, server }
+    };
+    let nodes: Arc<tokio::sync::RwLock<Vec<Instance>>> = Arc::new(tokio::sync::RwLock::new(vec![
+        start_instance(redis.url.clone()).await,
+        start_instance(redis.url.clone()).await,
+    ]));
+
+    // Clients: a view per key, kept fresh by the stream.
+    let views: Vec<Arc<Mutex<HashMap<i64, u64>>>> = (0..CLIENTS)
+        .map(|_| Arc::new(Mutex::new(db.lock().unwrap().clone())))
+        .collect();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for (c, view) in views.iter().enumerate() {
+        let (view, db, nodes) = (view.clone(), db.clone(), nodes.clone());
+        tasks.push(tokio::spawn(async move {
+            let refetch = |keys: Option<Vec<i64>>| {
+                let db = db.lock().unwrap();
+                let mut view = view.lock().unwrap();
+                for k in keys.unwrap_or_else(|| (0..KEYS).collect()) {
+                    view.insert(k, db[&k]);
+                }
+            };
+            let mut last: Option<String> = None;
+            let mut round = c;
+            // Until aborted at the end: clients go on listening while the writers settle.
+            loop {
+                round += 1;
+                let url = {
+                    let nodes = nodes.read().await;
+                    nodes[round % nodes.len()].server.url(EVENTS)
+                };
+                let connect = match &last {
+                    Some(id) => reqwest::Client::new().get(&url).header("last-event-id", id.as_str()),
+                    None => reqwest::Client::new().get(&url),
+                };
+                let Ok(Ok(response)) = tokio::time::timeout(Duration::from_secs(2), connect.send()).await else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                if response.status() != 200 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                // A fresh connection without a cursor may have missed events: refetch all.
+                if last.is_none() {
+                    refetch(None);
+                }
+                let mut body = response.bytes_stream();
+                let mut buffer = String::new();
+                use futures::StreamExt;
+                while let Some(Ok(chunk)) = body.next().await {
+                    buffer.push_str(&String::from_utf8_lossy(&chunk));
+                    while let Some(end) = buffer.find("\n\n") {
+                        let block: String = buffer.drain(..end + 2).collect();
+                        let field = |name: &str| {
+                            block.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned)
+                        };
+                        if let Some(id) = field("id: ") {
+                            last = Some(id);
+                        }
+                        match field("event: ").as_deref() {
+                            Some("invalidate") => {
+                                let data: serde_json::Value =
+                                    serde_json::from_str(&field("data: ").unwrap()).unwrap();
+                                let keys = data["tags"]
+                                    .as_array()
+                                    .unwrap()
+                                    .iter()
+                                    .filter_map(|t| t[1].as_i64())
+                                    .collect();
+                                refetch(Some(keys));
+                            }
+                            Some("reset") => refetch(None),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
+    // Writers: a server function's write, then its invalidation, through a random instance.
+    for w in 0..2u64 {
+        let (db, nodes, stop) = (db.clone(), nodes.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = w;
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let key = ((n >> 33) % KEYS as u64) as i64;
+                {
+                    let nodes = nodes.read().await;
+                    *db.lock().unwrap().get_mut(&key).unwrap() += 1;
+                    let hub = &nodes[(n >> 40) as usize % nodes.len()].hub;
+                    hub.invalidate_tags([Tag::from_segments(["k".into(), key.into()])])
+                        .unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+        }));
+    }
+
+    // Chaos for ~12 s: Redis killed and restarted empty twice, an instance restarted twice.
+    for round in 0..4 {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        if round % 2 == 0 {
+            redis.kill();
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            redis.restart().await;
+        } else {
+            let replacement = start_instance(redis.url.clone()).await;
+            let old = std::mem::replace(&mut nodes.write().await[round % 2], replacement);
+            old.server.shutdown().await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // The writers stop; a last write to every key, and Redis dies right behind them: whatever
+    // Redis had appended but the instances had not followed yet is gone with it, and only a
+    // `reset` can tell the clients.
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    {
+        let nodes = nodes.read().await;
+        for key in 0..KEYS {
+            *db.lock().unwrap().get_mut(&key).unwrap() += 1;
+            nodes[key as usize % nodes.len()]
+                .hub
+                .invalidate_tags([Tag::from_segments(["k".into(), key.into()])])
+                .unwrap();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    redis.kill();
+    redis.restart().await;
+
+    // Settle: every view must reach the database.
+    let settled = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let db = db.lock().unwrap().clone();
+            let stale: Vec<usize> = views
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| *v.lock().unwrap() != db)
+                .map(|(c, _)| c)
+                .collect();
+            if stale.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let db = db.lock().unwrap().clone();
+    for (c, view) in views.iter().enumerate() {
+        assert_eq!(*view.lock().unwrap(), db, "client {c} is stale (settled: {settled:?})");
+    }
+    assert!(db.values().sum::<u64>() > 100, "the writers wrote: {db:?}");
+    for task in tasks {
+        task.abort();
+    }
+}

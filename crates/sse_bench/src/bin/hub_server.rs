@@ -2,7 +2,7 @@
 //! publish endpoint (secret from `BENCH_SECRET`), on `BENCH_ADDR` (default 127.0.0.1:0).
 //! Prints `listening on http://<addr>` once ready. Served by `Hub::serve` with lean streams, or
 //! by hyper under `Hub::serve` when `BENCH_SERVE=hyper`, or under plain `axum::serve` when
-//! `BENCH_SERVE=axum`.
+//! `BENCH_SERVE=axum`. With `BENCH_REDIS_URL`, the hub shares its event log through that Redis.
 
 use leptos_query_tags::protocol::Scope;
 use leptos_query_tags::server::Hub;
@@ -24,8 +24,11 @@ async fn main() {
         })
         .publish_secret(secret)
         .max_connections(1_000_000)
-        .queue_capacity(1024)
-        .build();
+        .queue_capacity(1024);
+    let hub = match std::env::var("BENCH_REDIS_URL") {
+        Ok(url) => hub.redis(url).build(),
+        Err(_) => hub.build(),
+    };
     let app = hub.mount(axum::Router::new());
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     println!("listening on http://{}", listener.local_addr().unwrap());

@@ -14,6 +14,9 @@
 //! `--burst 200` (back to back), `--targets rust,node`, `--per-user` (every subscriber has its
 //! own user scope and every event goes to one random user: per-scope fan-out; the hub targets
 //! only). `BENCH_HUB_SERVER=<path>` runs another build of `hub_server` (say, an older one).
+//! `--instances N --redis` (hub targets): a `redis-server` of its own and N hub servers on it,
+//! subscribers spread evenly over them, events published through the first; `--redis` alone runs
+//! one instance on Redis.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +40,8 @@ struct Options {
     burst: usize,
     targets: Vec<String>,
     per_user: bool,
+    instances: usize,
+    redis: bool,
 }
 
 fn options() -> Options {
@@ -52,6 +57,8 @@ fn options() -> Options {
             "node".into(),
         ],
         per_user: false,
+        instances: 1,
+        redis: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -70,6 +77,12 @@ fn options() -> Options {
             }
             "--burst" => o.burst = value.parse().expect("--burst N"),
             "--targets" => o.targets = value.split(',').map(str::to_owned).collect(),
+            "--instances" => o.instances = value.parse().expect("--instances N"),
+            "--redis" => {
+                o.redis = true;
+                i += 1;
+                continue;
+            }
             "--per-user" => {
                 o.per_user = true;
                 i += 1;
@@ -258,7 +271,7 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn spawn_server(target: &str) -> (Child, SocketAddr) {
+async fn spawn_server(target: &str, redis: Option<&str>) -> (Child, SocketAddr) {
     let mut command = match target {
         "rust" | "rust-hyper" | "rust-axum" => {
             let exe = std::env::current_exe().expect("current exe");
@@ -281,6 +294,9 @@ async fn spawn_server(target: &str) -> (Child, SocketAddr) {
         }
         other => panic!("unknown target {other}"),
     };
+    if let Some(url) = redis {
+        command.env("BENCH_REDIS_URL", url);
+    }
     let mut child = command
         .env("BENCH_ADDR", "127.0.0.1:0")
         .env("BENCH_SECRET", SECRET)
@@ -334,9 +350,49 @@ async fn wait_all(
     }
 }
 
+/// A `redis-server` of the benchmark's own, on a free port, without persistence.
+async fn start_redis() -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("sse-load-redis-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server");
+    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (child, format!("redis://127.0.0.1:{port}/"))
+}
+
 async fn scenario(target: &str, n: usize, o: &Options) -> Outcome {
-    let (mut child, addr) = spawn_server(target).await;
-    let pid = child.id().expect("pid");
+    let mut redis = None;
+    let url = if o.redis || o.instances > 1 {
+        let (child, url) = start_redis().await;
+        redis = Some(child);
+        Some(url)
+    } else {
+        None
+    };
+    let mut servers = Vec::new();
+    for _ in 0..o.instances.max(1) {
+        servers.push(spawn_server(target, url.as_deref()).await);
+    }
+    let pids: Vec<u32> = servers.iter().map(|(c, _)| c.id().expect("pid")).collect();
+    let addrs: Vec<SocketAddr> = servers.iter().map(|(_, a)| *a).collect();
+    let addr = addrs[0];
+    let rss_kib = |_: u32| pids.iter().map(|&p| rss_kib(p)).sum::<u64>();
+    let cpu_time = |_: u32| pids.iter().map(|&p| cpu_time(p)).sum::<Duration>();
+    let pid = pids[0];
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = rss_kib(pid);
 
@@ -352,6 +408,7 @@ async fn scenario(target: &str, n: usize, o: &Options) -> Outcome {
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let user = o.per_user.then_some(i);
+            let addr = addrs[i % addrs.len()];
             tokio::spawn(subscriber(addr, user, stats.clone(), permits.clone()))
         })
         .collect();
@@ -419,7 +476,12 @@ async fn scenario(target: &str, n: usize, o: &Options) -> Outcome {
     for task in tasks {
         task.abort();
     }
-    let _ = child.kill().await;
+    for (mut child, _) in servers {
+        let _ = child.kill().await;
+    }
+    if let Some(mut redis) = redis {
+        let _ = redis.kill().await;
+    }
     Outcome {
         connected,
         rss_per_conn,
