@@ -1,8 +1,10 @@
 // Starts a redis-server and two instances of the demo server built by `cargo leptos build
 // --release` on free loopback ports, sharing one fresh database and one Redis (as a deployment
 // with two instances behind a load balancer would), waits until they answer, and returns the
-// teardown that stops them. Tests use instance A (`E2E_BASE_URL`); the multi-instance test also
-// uses instance B (`E2E_BASE_URL_B`).
+// teardown that stops them. Tests use instance A (`E2E_BASE_URL`); the multi-instance tests also
+// use instance B (`E2E_BASE_URL_B`) and a small TCP proxy in front of both (`E2E_PROXY_URL`, like
+// a load balancer: new connections go to the first instance that is up), whose control endpoint
+// (`E2E_CONTROL_URL`: `POST /stop/A`, `POST /start/A`) stops and starts instance A.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -76,9 +78,8 @@ export default async function globalSetup() {
   });
   await waitForPort(redisPort, redis, 10_000);
 
-  const instances = [];
-  for (const name of ['A', 'B']) {
-    const port = await freePort();
+  const instances = {};
+  const start = async (name, port) => {
     const baseUrl = `http://127.0.0.1:${port}`;
     const child = spawn(bin, [], {
       cwd: root,
@@ -94,13 +95,53 @@ export default async function globalSetup() {
         RUST_LOG: process.env.RUST_LOG || 'warn',
       },
     });
-    instances.push(child);
+    instances[name] = { child, port, up: false };
     await waitUntilServing(baseUrl + '/', child, 30_000);
+    instances[name].up = true;
     process.env[name === 'A' ? 'E2E_BASE_URL' : 'E2E_BASE_URL_B'] = baseUrl;
-  }
+  };
+  for (const name of ['A', 'B']) await start(name, await freePort());
+
+  // The "load balancer": each new connection goes to A if it is up, else to B.
+  const { createServer: createTcpServer, connect } = await import('node:net');
+  const proxy = createTcpServer((client) => {
+    const target = instances.A.up ? instances.A : instances.B;
+    const upstream = connect(target.port, '127.0.0.1');
+    client.pipe(upstream).pipe(client);
+    const close = () => { client.destroy(); upstream.destroy(); };
+    client.on('error', close);
+    upstream.on('error', close);
+    client.on('close', close);
+    upstream.on('close', close);
+  });
+  const proxyPort = await freePort();
+  await new Promise((r) => proxy.listen(proxyPort, '127.0.0.1', r));
+  process.env.E2E_PROXY_URL = `http://127.0.0.1:${proxyPort}`;
+
+  const { createServer: createHttpServer } = await import('node:http');
+  const control = createHttpServer(async (req, res) => {
+    const [, action, name] = req.url.split('/');
+    const instance = instances[name];
+    if (req.method !== 'POST' || !instance || !['stop', 'start'].includes(action)) {
+      res.writeHead(404).end();
+      return;
+    }
+    if (action === 'stop') {
+      instance.up = false;
+      await stop(instance.child);
+    } else if (!instance.up) {
+      await start(name, instance.port);
+    }
+    res.writeHead(204).end();
+  });
+  const controlPort = await freePort();
+  await new Promise((r) => control.listen(controlPort, '127.0.0.1', r));
+  process.env.E2E_CONTROL_URL = `http://127.0.0.1:${controlPort}`;
 
   return async () => {
-    for (const child of instances) await stop(child);
+    proxy.close();
+    control.close();
+    for (const { child } of Object.values(instances)) await stop(child);
     await stop(redis);
     rmSync(dataDir, { recursive: true, force: true });
   };
