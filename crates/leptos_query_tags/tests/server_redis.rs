@@ -9,6 +9,7 @@ use axum::Router;
 use leptos_query_tags::protocol::{Reset, ResetReason, Scope};
 use leptos_query_tags::server::Hub;
 use leptos_query_tags::tags::Tag;
+use proptest::prelude::*;
 use std::time::Duration;
 use support::{header_scopes, Serving, SseClient, TestServer, EVENTS};
 use test_redis::TestRedis;
@@ -61,61 +62,72 @@ async fn caught_up(hub: &Hub, seq: u64) {
     .unwrap_or_else(|_| panic!("the instance follows the log: at {}, waiting for {seq}", hub.cursor()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_instance_delivers_the_same_events_with_the_same_ids() {
+/// Subscribers on given instances for given users (each also receives global events); publishes
+/// on given instances in given scopes (0: global, u: user `u-1`): every subscriber gets exactly
+/// the events of its scopes, with the same dense ids, in publish order.
+async fn same_events_everywhere(
+    subscribers: Vec<(usize, usize)>,
+    publishes: Vec<(usize, usize)>,
+) -> Result<(), TestCaseError> {
     let redis = TestRedis::start().await;
     let nodes = instances(&redis, 3, 1024).await;
     let users = ["u0", "u1", "u2"];
-    // Subscribers on every instance, for every user (each also receives global events).
-    let mut subscribers = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
-        for user in users {
-            let mut stream =
-                SseClient::connect_with(&node.server.url(EVENTS), &[("x-user", user)]).await;
-            stream.expect("hello").await;
-            subscribers.push((i, user, stream));
-        }
+    let mut streams = Vec::new();
+    for &(i, u) in &subscribers {
+        let mut stream =
+            SseClient::connect_with(&nodes[i].server.url(EVENTS), &[("x-user", users[u])]).await;
+        stream.expect("hello").await;
+        streams.push((i, users[u], stream));
     }
-    // Publishes on random instances, in random scopes (a fixed pseudo-random sequence).
-    let mut rng = 0x2545_f491_u64;
-    let mut next = |n: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % n
-    };
     let mut published = Vec::new();
-    let events = 60;
-    for k in 0..events {
-        let node = &nodes[next(3) as usize];
-        let scope = match next(4) {
+    for (k, &(i, scope)) in publishes.iter().enumerate() {
+        let scope = match scope {
             0 => Scope::global(),
-            u => Scope::keyed("user", users[u as usize - 1]).unwrap(),
+            u => Scope::keyed("user", users[u - 1]).unwrap(),
         };
-        let id = node.hub.publish(scope.clone(), [tag(k)]).await.unwrap();
+        let id = nodes[i].hub.publish(scope.clone(), [tag(k)]).await.unwrap();
         published.push((id, scope, k));
     }
-    let end = nodes[1].hub.publish(Scope::global(), [tag(events)]).await.unwrap();
-    published.push((end, Scope::global(), events));
+    let end = publishes.len();
+    let last = nodes[end % 3].hub.publish(Scope::global(), [tag(end)]).await.unwrap();
+    published.push((last, Scope::global(), end));
 
-    // Dense ids of one epoch, in publish order.
-    let epoch = published[0].0.epoch;
+    let first = published[0].0;
     for (n, (id, _, _)) in published.iter().enumerate() {
-        assert_eq!((id.epoch, id.seq), (epoch, published[0].0.seq + n as u64));
+        prop_assert_eq!((id.epoch, id.seq), (first.epoch, first.seq + n as u64), "dense ids");
     }
-    for (i, user, stream) in &mut subscribers {
+    for (i, user, stream) in &mut streams {
         let expected: Vec<(String, usize)> = published
             .iter()
             .filter(|(_, scope, _)| scope.is_global() || scope.as_str() == format!("user:{user}"))
             .map(|(id, _, k)| (id.to_string(), *k))
             .collect();
-        let got = until(stream, events).await;
-        assert_eq!(got, expected, "instance {i}, user {user}");
+        let got = until(stream, end).await;
+        prop_assert_eq!(got, expected, "instance {}, user {}", i, user);
     }
     for node in &nodes {
-        assert_eq!(node.hub.cursor(), end);
+        prop_assert_eq!(node.hub.cursor(), last);
         let stats = node.hub.stats();
-        assert_eq!((stats.backend, stats.backend_connected), ("redis", true));
+        prop_assert_eq!((stats.backend, stats.backend_connected), ("redis", true));
+    }
+    Ok(())
+}
+
+proptest! {
+    // Each case starts a redis-server and three hubs: a few cases, each a different mix.
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_instance_delivers_the_same_events_with_the_same_ids(
+        subscribers in prop::collection::vec((0..3usize, 0..3usize), 1..8),
+        publishes in prop::collection::vec((0..3usize, 0..4usize), 1..50),
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(same_events_everywhere(subscribers, publishes))?;
     }
 }
 
@@ -424,4 +436,50 @@ async fn chaos_leaves_no_client_stale() {
     for task in tasks {
         task.abort();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overflowing_outbox_resets_the_instances_streams_once_redis_is_back() {
+    let redis = TestRedis::start().await;
+    // A queue that cannot lag: only the lost events can reset the stream.
+    let hub = Hub::builder()
+        .queue_capacity(20_000)
+        .redis(redis.url.clone())
+        .build();
+    let server = TestServer::start(Serving::Hub, &hub, hub.mount(Router::new())).await;
+    let nodes = [Instance { hub, server }];
+    let mut stream = SseClient::connect(&nodes[0].server.url(EVENTS), None).await;
+    stream.expect("hello").await;
+
+    redis.pause(true);
+    // More than the outbox holds (10,000): the oldest are dropped, and nothing fails.
+    for k in 0..10_050 {
+        nodes[0].hub.invalidate_tags([tag(k)]).unwrap();
+    }
+    assert_eq!(nodes[0].hub.stats().backend_outbox, 10_000);
+    redis.pause(false);
+
+    // Once Redis answers: a reset (some invalidations are lost for good), then the end.
+    let reset = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.next_event(Duration::from_secs(10)).await {
+                Some(event) if event.event == "reset" => return event,
+                Some(_) => {}
+                None => panic!("the stream ended without a reset"),
+            }
+        }
+    })
+    .await
+    .expect("a reset once Redis is back");
+    let reset: Reset = serde_json::from_str(&reset.data).unwrap();
+    assert_eq!(reset.reason, ResetReason::UnknownEpoch);
+    assert_eq!(stream.next_event(Duration::from_secs(5)).await, None);
+    // The rest of the outbox is published: a new stream sees the log move on.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while nodes[0].hub.stats().backend_outbox > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the outbox drains");
 }

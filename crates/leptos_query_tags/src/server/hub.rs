@@ -393,6 +393,11 @@ pub struct HubStats {
     pub backend: &'static str,
     /// Whether the backend answered its last command (always `true` in memory).
     pub backend_connected: bool,
+    /// Events the shared log was ahead of this instance at its follower's last look (0 in
+    /// memory).
+    pub backend_behind: u64,
+    /// Events waiting to be appended to the shared log (0 in memory).
+    pub backend_outbox: usize,
 }
 
 /// `reset` events sent, by [`ResetReason`].
@@ -740,6 +745,14 @@ impl Hub {
         "memory"
     }
 
+    fn backend_lag(&self) -> (u64, usize) {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.inner.redis {
+            return redis.lag();
+        }
+        (0, 0)
+    }
+
     fn backend_connected(&self) -> bool {
         #[cfg(feature = "redis")]
         if let Some(redis) = &self.inner.redis {
@@ -888,6 +901,8 @@ impl Hub {
             write_timeouts: load(&c.write_timeouts),
             backend: self.backend_name(),
             backend_connected: self.backend_connected(),
+            backend_behind: self.backend_lag().0,
+            backend_outbox: self.backend_lag().1,
         }
     }
 

@@ -53,6 +53,9 @@ fn render(hub: &Hub, recorder: &PrometheusRecorder) -> Response {
         }
         counter!("query_tags_write_timeouts_total").absolute(stats.write_timeouts);
         gauge!("query_tags_backend_info", "backend" => stats.backend).set(1.0);
+        gauge!("query_tags_backend_connected").set(if stats.backend_connected { 1.0 } else { 0.0 });
+        gauge!("query_tags_backend_behind_events").set(stats.backend_behind as f64);
+        gauge!("query_tags_backend_outbox_events").set(stats.backend_outbox as f64);
     });
     let mut response = recorder.handle().render().into_response();
     response.headers_mut().insert(

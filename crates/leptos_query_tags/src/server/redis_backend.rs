@@ -43,6 +43,8 @@ pub(crate) struct RedisBackend {
     ready: watch::Sender<bool>,
     /// Whether Redis answered the last command.
     connected: AtomicBool,
+    /// How many events the log's head was ahead of the hub at the follower's last look.
+    behind: std::sync::atomic::AtomicU64,
     /// The publisher's log, for reads (set once connected).
     log: std::sync::OnceLock<RedisLog>,
 }
@@ -73,6 +75,7 @@ impl RedisBackend {
             started: AtomicBool::new(false),
             ready: watch::channel(false).0,
             connected: AtomicBool::new(false),
+            behind: std::sync::atomic::AtomicU64::new(0),
             log: std::sync::OnceLock::new(),
         }
     }
@@ -104,6 +107,12 @@ impl RedisBackend {
             Ok(Read::Entries(entries)) => Some(entries),
             _ => None,
         }
+    }
+
+    /// Events the log's head was ahead of the hub at the follower's last look, and events
+    /// waiting in the outbox.
+    pub(crate) fn lag(&self) -> (u64, usize) {
+        (self.behind.load(Ordering::Relaxed), lock(&self.outbox).len())
     }
 
     /// Whether Redis answered the last command.
@@ -252,6 +261,10 @@ async fn follower(weak: super::hub::WeakHub) {
             let Some(backend) = hub.redis() else { return };
             backend.connected.store(true, Ordering::Release);
             let local = hub.cursor();
+            backend.behind.store(
+                if head.epoch == local.epoch { head.seq.saturating_sub(local.seq) } else { 0 },
+                Ordering::Relaxed,
+            );
             let lost = backend.lost.swap(false, Ordering::AcqRel);
             if lost || head.epoch != local.epoch || head.seq < local.seq {
                 hub.adopt(head);
