@@ -23,8 +23,11 @@ async fn other_scopes_events_do_not_count_against_a_streams_bound(serving: Servi
     // single-threaded test runtime the quiet stream cannot run in between.
     let busy = Scope::keyed("user", "busy").unwrap();
     for i in 0..(QUEUE as i64 * 20) {
-        hub.invalidate_tags_in(busy.clone(), [Tag::from_segments(["busy".into(), i.into()])])
-            .unwrap();
+        hub.invalidate_tags_in(
+            busy.clone(),
+            [Tag::from_segments(["busy".into(), i.into()])],
+        )
+        .unwrap();
     }
     hub.invalidate_tags_in(
         Scope::keyed("user", "quiet").unwrap(),

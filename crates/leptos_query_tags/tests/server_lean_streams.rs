@@ -8,6 +8,8 @@ mod support;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::middleware::{self, Next};
+#[allow(unused_imports)]
+use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -17,8 +19,6 @@ use leptos_query_tags::tags::Tag;
 use std::net::SocketAddr;
 use std::time::Duration;
 use support::{Serving, SseClient, TestServer, EVENTS};
-#[allow(unused_imports)]
-use axum::response::IntoResponse;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -214,7 +214,11 @@ async fn everything_else_is_served_by_hyper_on_the_same_listener() {
     // listener takes it over from hyper.
     let response = client.get(server.url(EVENTS)).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["connection"], "close", "written by the listener");
+    assert_eq!(
+        response.headers()["connection"],
+        "close",
+        "written by the listener"
+    );
     drop(response);
 
     // On one raw keep-alive connection: a POST whose body looks exactly like a stream request
@@ -241,7 +245,10 @@ async fn everything_else_is_served_by_hyper_on_the_same_listener() {
     assert_eq!(seen.matches("HTTP/1.1 ").count(), 3, "{seen}");
     let stream_head = &seen[seen.rfind("HTTP/1.1 ").unwrap()..];
     assert!(stream_head.starts_with("HTTP/1.1 200 OK\r\n"), "{seen}");
-    assert!(lean_stream(stream_head), "the stream is the listener's: {seen}");
+    assert!(
+        lean_stream(stream_head),
+        "the stream is the listener's: {seen}"
+    );
     hub.invalidate_tags([tag("after-takeover")]).unwrap();
     let published = hub.cursor();
     read_until(&mut socket, &mut seen, "after-takeover").await; // the taken-over stream is live
@@ -297,11 +304,11 @@ async fn everything_else_is_served_by_hyper_on_the_same_listener() {
     assert_eq!(hello.text().await.unwrap(), "hi");
 }
 
-
 // ---- The security probes -------------------------------------------------------------------
 
 /// A stream request, as a browser's `EventSource` sends it.
-const STREAM: &str = "GET /api/query-tags/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n";
+const STREAM: &str =
+    "GET /api/query-tags/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n";
 
 /// The status codes of every response in `answer`, in order.
 fn statuses(answer: &str) -> Vec<u16> {
@@ -332,7 +339,10 @@ async fn probe_server(serving: Serving, hub: &Hub) -> TestServer {
                     if body == "ok" {
                         (http::StatusCode::OK, "ok")
                     } else {
-                        (http::StatusCode::INTERNAL_SERVER_ERROR, "cannot read the body")
+                        (
+                            http::StatusCode::INTERNAL_SERVER_ERROR,
+                            "cannot read the body",
+                        )
                     }
                 }),
             ),
@@ -629,10 +639,21 @@ async fn nothing_is_answered_after_connection_close(serving: Serving) {
 async fn head_on_the_stream_path_is_405(serving: Serving) {
     let hub = hub();
     let server = probe_server(serving, &hub).await;
-    let answer = raw(&server, b"HEAD /api/query-tags/events HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = raw(
+        &server,
+        b"HEAD /api/query-tags/events HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("allow: get\r\n"), "{answer}");
-    let answer = raw(&server, b"DELETE /api/query-tags/events HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(
+        answer.to_ascii_lowercase().contains("allow: get\r\n"),
+        "{answer}"
+    );
+    let answer = raw(
+        &server,
+        b"DELETE /api/query-tags/events HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
 }
 
@@ -663,11 +684,15 @@ async fn layers_answers_reach_the_client_whole(serving: Serving) {
     let big = "e".repeat(100 * 1024);
     let app = {
         let big = big.clone();
-        hub.mount(Router::new()).layer(middleware::from_fn(
-            move |request: Request, next: Next| {
+        hub.mount(Router::new())
+            .layer(middleware::from_fn(move |request: Request, next: Next| {
                 let big = big.clone();
                 async move {
-                    match request.headers().get("x-probe").map(|v| v.as_bytes().to_vec()) {
+                    match request
+                        .headers()
+                        .get("x-probe")
+                        .map(|v| v.as_bytes().to_vec())
+                    {
                         Some(v) if v == b"refuse" => Response::builder()
                             .status(401)
                             .body(axum::body::Body::from(big))
@@ -676,22 +701,24 @@ async fn layers_answers_reach_the_client_whole(serving: Serving) {
                             // A stand-in for a compression layer: says so, and wraps the body.
                             let response = next.run(request).await;
                             let (mut parts, body) = response.into_parts();
-                            parts.headers.insert("content-encoding", "x-tagged".parse().unwrap());
-                            let tagged = futures::StreamExt::map(body.into_data_stream(), |chunk| {
-                                chunk.map(|bytes| {
-                                    let mut out = b"[".to_vec();
-                                    out.extend_from_slice(&bytes);
-                                    out.push(b']');
-                                    bytes::Bytes::from(out)
-                                })
-                            });
+                            parts
+                                .headers
+                                .insert("content-encoding", "x-tagged".parse().unwrap());
+                            let tagged =
+                                futures::StreamExt::map(body.into_data_stream(), |chunk| {
+                                    chunk.map(|bytes| {
+                                        let mut out = b"[".to_vec();
+                                        out.extend_from_slice(&bytes);
+                                        out.push(b']');
+                                        bytes::Bytes::from(out)
+                                    })
+                                });
                             Response::from_parts(parts, axum::body::Body::from_stream(tagged))
                         }
                         _ => next.run(request).await,
                     }
                 }
-            },
-        ))
+            }))
     };
     let server = TestServer::start(serving, &hub, app).await;
     let refused = reqwest::Client::new()

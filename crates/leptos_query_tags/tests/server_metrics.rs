@@ -33,7 +33,9 @@ async fn metrics_show_what_the_hub_holds(serving: Serving) {
     stale.expect("hello").await;
     stale.expect("reset").await;
 
-    let response = reqwest::get(server.url("/api/query-tags/metrics")).await.unwrap();
+    let response = reqwest::get(server.url("/api/query-tags/metrics"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"]
         .to_str()
@@ -59,7 +61,9 @@ async fn metrics_show_what_the_hub_holds(serving: Serving) {
     // Off unless asked for: the application's 404.
     let plain = Hub::default();
     let server = TestServer::start(serving, &plain, plain.mount(Router::new())).await;
-    let response = reqwest::get(server.url("/api/query-tags/metrics")).await.unwrap();
+    let response = reqwest::get(server.url("/api/query-tags/metrics"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
 }
 

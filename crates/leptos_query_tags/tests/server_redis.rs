@@ -59,7 +59,12 @@ async fn caught_up(hub: &Hub, seq: u64) {
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("the instance follows the log: at {}, waiting for {seq}", hub.cursor()));
+    .unwrap_or_else(|_| {
+        panic!(
+            "the instance follows the log: at {}, waiting for {seq}",
+            hub.cursor()
+        )
+    });
 }
 
 /// Subscribers on given instances for given users (each also receives global events); publishes
@@ -89,12 +94,20 @@ async fn same_events_everywhere(
         published.push((id, scope, k));
     }
     let end = publishes.len();
-    let last = nodes[end % 3].hub.publish(Scope::global(), [tag(end)]).await.unwrap();
+    let last = nodes[end % 3]
+        .hub
+        .publish(Scope::global(), [tag(end)])
+        .await
+        .unwrap();
     published.push((last, Scope::global(), end));
 
     let first = published[0].0;
     for (n, (id, _, _)) in published.iter().enumerate() {
-        prop_assert_eq!((id.epoch, id.seq), (first.epoch, first.seq + n as u64), "dense ids");
+        prop_assert_eq!(
+            (id.epoch, id.seq),
+            (first.epoch, first.seq + n as u64),
+            "dense ids"
+        );
     }
     for (i, user, stream) in &mut streams {
         let expected: Vec<(String, usize)> = published
@@ -138,7 +151,11 @@ async fn a_browser_resumes_on_another_instance() {
     let mut first = SseClient::connect(&nodes[0].server.url(EVENTS), None).await;
     first.expect("hello").await;
     for k in 0..3 {
-        nodes[0].hub.publish(Scope::global(), [tag(k)]).await.unwrap();
+        nodes[0]
+            .hub
+            .publish(Scope::global(), [tag(k)])
+            .await
+            .unwrap();
     }
     let seen = until(&mut first, 2).await;
     let cursor = seen[2].0.clone();
@@ -147,7 +164,13 @@ async fn a_browser_resumes_on_another_instance() {
     // Five more through another instance, then the browser comes back on a third.
     let mut missed = Vec::new();
     for k in 3..8 {
-        missed.push(nodes[1].hub.publish(Scope::global(), [tag(k)]).await.unwrap());
+        missed.push(
+            nodes[1]
+                .hub
+                .publish(Scope::global(), [tag(k)])
+                .await
+                .unwrap(),
+        );
     }
     caught_up(&nodes[2].hub, missed[4].seq).await;
     let mut back = SseClient::connect(&nodes[2].server.url(EVENTS), Some(&cursor)).await;
@@ -179,7 +202,11 @@ async fn a_browser_resumes_on_another_instance() {
 
     // A cursor older than what the instances keep: an explicit reset, not silence.
     for k in 8..100 {
-        nodes[1].hub.publish(Scope::global(), [tag(k)]).await.unwrap();
+        nodes[1]
+            .hub
+            .publish(Scope::global(), [tag(k)])
+            .await
+            .unwrap();
     }
     caught_up(&nodes[2].hub, missed[4].seq + 92).await;
     let mut stale = SseClient::connect(&nodes[2].server.url(EVENTS), Some(&cursor)).await;
@@ -198,7 +225,11 @@ async fn redis_restarted_empty_resets_every_stream() {
         stream.expect("hello").await;
         streams.push(stream);
     }
-    nodes[0].hub.publish(Scope::global(), [tag(0)]).await.unwrap();
+    nodes[0]
+        .hub
+        .publish(Scope::global(), [tag(0)])
+        .await
+        .unwrap();
     for stream in &mut streams {
         until(stream, 0).await;
     }
@@ -229,7 +260,11 @@ async fn redis_restarted_empty_resets_every_stream() {
     }
     let mut again = SseClient::connect(&nodes[1].server.url(EVENTS), None).await;
     again.expect("hello").await;
-    nodes[0].hub.publish(Scope::global(), [tag(2)]).await.unwrap();
+    nodes[0]
+        .hub
+        .publish(Scope::global(), [tag(2)])
+        .await
+        .unwrap();
     let got = until(&mut again, 2).await;
     assert_eq!(got.last().unwrap().1, 2);
     assert!(nodes[0].hub.stats().resets.unknown_epoch >= 1);
@@ -241,7 +276,11 @@ async fn redis_paused_keeps_streams_open_and_delivers_the_backlog_in_order() {
     let nodes = instances(&redis, 2, 1024).await;
     let mut stream = SseClient::connect(&nodes[1].server.url(EVENTS), None).await;
     stream.expect("hello").await;
-    nodes[0].hub.publish(Scope::global(), [tag(0)]).await.unwrap();
+    nodes[0]
+        .hub
+        .publish(Scope::global(), [tag(0)])
+        .await
+        .unwrap();
     until(&mut stream, 0).await;
 
     redis.pause(true);
@@ -252,7 +291,10 @@ async fn redis_paused_keeps_streams_open_and_delivers_the_backlog_in_order() {
     redis.pause(false);
 
     let got = until(&mut stream, 5).await;
-    assert_eq!(got.iter().map(|(_, k)| *k).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        got.iter().map(|(_, k)| *k).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
     assert_eq!(nodes[1].hub.stats().resets, Default::default());
 }
 
@@ -308,10 +350,14 @@ async fn chaos_leaves_no_client_stale() {
                     nodes[round % nodes.len()].server.url(EVENTS)
                 };
                 let connect = match &last {
-                    Some(id) => reqwest::Client::new().get(&url).header("last-event-id", id.as_str()),
+                    Some(id) => reqwest::Client::new()
+                        .get(&url)
+                        .header("last-event-id", id.as_str()),
                     None => reqwest::Client::new().get(&url),
                 };
-                let Ok(Ok(response)) = tokio::time::timeout(Duration::from_secs(2), connect.send()).await else {
+                let Ok(Ok(response)) =
+                    tokio::time::timeout(Duration::from_secs(2), connect.send()).await
+                else {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
@@ -331,7 +377,10 @@ async fn chaos_leaves_no_client_stale() {
                     while let Some(end) = buffer.find("\n\n") {
                         let block: String = buffer.drain(..end + 2).collect();
                         let field = |name: &str| {
-                            block.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned)
+                            block
+                                .lines()
+                                .find_map(|l| l.strip_prefix(name))
+                                .map(str::to_owned)
                         };
                         if let Some(id) = field("id: ") {
                             last = Some(id);
@@ -363,7 +412,9 @@ async fn chaos_leaves_no_client_stale() {
         tasks.push(tokio::spawn(async move {
             let mut n = w;
             while !stop.load(std::sync::atomic::Ordering::Acquire) {
-                n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                n = n
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let key = ((n >> 33) % KEYS as u64) as i64;
                 {
                     let nodes = nodes.read().await;
@@ -430,7 +481,11 @@ async fn chaos_leaves_no_client_stale() {
     .await;
     let db = db.lock().unwrap().clone();
     for (c, view) in views.iter().enumerate() {
-        assert_eq!(*view.lock().unwrap(), db, "client {c} is stale (settled: {settled:?})");
+        assert_eq!(
+            *view.lock().unwrap(),
+            db,
+            "client {c} is stale (settled: {settled:?})"
+        );
     }
     assert!(db.values().sum::<u64>() > 100, "the writers wrote: {db:?}");
     for task in tasks {

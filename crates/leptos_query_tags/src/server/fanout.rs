@@ -67,7 +67,9 @@ pub(crate) struct Inbox {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section below leaves its data consistent; a panic elsewhere cannot leave
     // half an update behind.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Inbox {
@@ -359,7 +361,10 @@ mod tests {
         assert_eq!(fanout.deliver(&user_alice, 1, &frame("a1")), 1);
         assert_eq!(fanout.deliver(&global, 2, &frame("g2")), 2);
         assert_eq!(fanout.deliver(&user_alice, 3, &frame("a3")), 1);
-        assert_eq!(fanout.deliver(&Scope::new("user:carol").unwrap(), 4, &frame("c")), 0);
+        assert_eq!(
+            fanout.deliver(&Scope::new("user:carol").unwrap(), 4, &frame("c")),
+            0
+        );
         assert_eq!(fanout.deliver(&global, 5, &frame("g5")), 2);
         for expected in ["a1", "g2", "a3", "g5"] {
             assert_eq!(alice.try_next(), Next::Frame(frame(expected)));

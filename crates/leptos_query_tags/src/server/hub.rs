@@ -10,8 +10,8 @@ use futures::future::BoxFuture;
 use http::request::Parts;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::net::IpAddr;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -669,7 +669,10 @@ impl Hub {
         if log.ring.len() == self.inner.config.replay_capacity {
             log.ring.pop_front();
         }
-        let delivered = self.inner.fanout.deliver(&frame.scope, id.seq, &frame.bytes);
+        let delivered = self
+            .inner
+            .fanout
+            .deliver(&frame.scope, id.seq, &frame.bytes);
         let c = &self.inner.counters;
         c.published.fetch_add(1, Ordering::Relaxed);
         c.delivered.fetch_add(delivered as u64, Ordering::Relaxed);
@@ -1028,7 +1031,9 @@ mod tests {
             .max_connections_per_scope(1)
             .build();
         let alice = Scope::keyed("user", "alice").unwrap();
-        let first = hub.admit(vec![Scope::global(), alice.clone()], None).unwrap();
+        let first = hub
+            .admit(vec![Scope::global(), alice.clone()], None)
+            .unwrap();
         assert!(matches!(
             hub.admit(vec![Scope::global(), alice.clone()], None),
             Err(HubError::TooManyConnectionsForScope { .. })

@@ -23,10 +23,12 @@ pub(crate) fn route(router: Router<Hub>, hub: &Hub) -> Router<Hub> {
     let recorder = Arc::new(PrometheusBuilder::new().build_recorder());
     router.route(
         &format!("{}{METRICS_PATH}", hub.base_path()),
-        get(move |axum::extract::State(hub): axum::extract::State<Hub>| {
-            let recorder = recorder.clone();
-            async move { render(&hub, &recorder) }
-        }),
+        get(
+            move |axum::extract::State(hub): axum::extract::State<Hub>| {
+                let recorder = recorder.clone();
+                async move { render(&hub, &recorder) }
+            },
+        ),
     )
 }
 

@@ -60,7 +60,9 @@ struct Outgoing {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl RedisBackend {
@@ -81,7 +83,12 @@ impl RedisBackend {
     }
 
     /// Queues an event for the log; `reply` learns its id once appended.
-    pub(crate) fn enqueue(&self, scope: Scope, data: String, reply: Option<oneshot::Sender<Cursor>>) {
+    pub(crate) fn enqueue(
+        &self,
+        scope: Scope,
+        data: String,
+        reply: Option<oneshot::Sender<Cursor>>,
+    ) {
         let mut outbox = lock(&self.outbox);
         if outbox.len() >= OUTBOX_CAPACITY {
             outbox.pop_front();
@@ -112,7 +119,10 @@ impl RedisBackend {
     /// Events the log's head was ahead of the hub at the follower's last look, and events
     /// waiting in the outbox.
     pub(crate) fn lag(&self) -> (u64, usize) {
-        (self.behind.load(Ordering::Relaxed), lock(&self.outbox).len())
+        (
+            self.behind.load(Ordering::Relaxed),
+            lock(&self.outbox).len(),
+        )
     }
 
     /// Whether Redis answered the last command.
@@ -163,7 +173,11 @@ async fn connect(hub: &super::hub::WeakHub, backoff: &mut Backoff) -> Option<Red
     loop {
         let hub = hub.upgrade()?;
         let backend = hub.redis()?;
-        let (url, prefix, capacity) = (backend.url.clone(), backend.prefix.clone(), hub.replay_capacity());
+        let (url, prefix, capacity) = (
+            backend.url.clone(),
+            backend.prefix.clone(),
+            hub.replay_capacity(),
+        );
         drop(hub);
         match RedisLog::connect(&url, &prefix, capacity).await {
             Ok(log) => return Some(log),
@@ -262,7 +276,11 @@ async fn follower(weak: super::hub::WeakHub) {
             backend.connected.store(true, Ordering::Release);
             let local = hub.cursor();
             backend.behind.store(
-                if head.epoch == local.epoch { head.seq.saturating_sub(local.seq) } else { 0 },
+                if head.epoch == local.epoch {
+                    head.seq.saturating_sub(local.seq)
+                } else {
+                    0
+                },
                 Ordering::Relaxed,
             );
             let lost = backend.lost.swap(false, Ordering::AcqRel);

@@ -153,7 +153,10 @@ fn entries(value: &Value) -> Result<Vec<Entry>, LogError> {
             };
             let (mut epoch, mut scope, mut data) = (None, None, None);
             for kv in fields.chunks(2) {
-                match (kv.first().and_then(text).as_deref(), kv.get(1).and_then(text)) {
+                match (
+                    kv.first().and_then(text).as_deref(),
+                    kv.get(1).and_then(text),
+                ) {
                     (Some("e"), Some(v)) => epoch = v.parse::<u64>().ok(),
                     (Some("s"), Some(v)) => scope = Scope::new(v).ok(),
                     (Some("d"), Some(v)) => data = Some(v),
@@ -327,44 +330,80 @@ mod tests {
         let b = RedisLog::connect(&redis.url, "qt", 100).await.unwrap();
         let start = a.head().await.unwrap();
         assert_eq!(start.seq, 0);
-        assert!(start.epoch > 1_700_000_000_000, "milliseconds of Redis' clock: {start:?}");
+        assert!(
+            start.epoch > 1_700_000_000_000,
+            "milliseconds of Redis' clock: {start:?}"
+        );
         let mut ids = Vec::new();
         for i in 0..10 {
             let log = if i % 2 == 0 { &a } else { &b };
-            ids.push(log.append(&scope("user:1"), &format!("{{\"n\":{i}}}")).await.unwrap());
+            ids.push(
+                log.append(&scope("user:1"), &format!("{{\"n\":{i}}}"))
+                    .await
+                    .unwrap(),
+            );
         }
-        assert_eq!(ids.iter().map(|c| c.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+        assert_eq!(
+            ids.iter().map(|c| c.seq).collect::<Vec<_>>(),
+            (1..=10).collect::<Vec<_>>()
+        );
         assert!(ids.iter().all(|c| c.epoch == start.epoch));
         assert_eq!(b.head().await.unwrap(), ids[9]);
 
         // Either instance reads exactly what followed a cursor.
-        let Read::Entries(read) = b.read_after(ids[6]).await.unwrap() else { panic!() };
-        assert_eq!(read.iter().map(|e| e.id).collect::<Vec<_>>(), ids[7..].to_vec());
+        let Read::Entries(read) = b.read_after(ids[6]).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            read.iter().map(|e| e.id).collect::<Vec<_>>(),
+            ids[7..].to_vec()
+        );
         assert_eq!(read[0].data, "{\"n\":7}");
         assert_eq!(read[0].scope, scope("user:1"));
-        assert_eq!(a.read_after(ids[9]).await.unwrap(), Read::Entries(Vec::new()));
         assert_eq!(
-            a.read_after(Cursor { epoch: start.epoch + 1, seq: 1 }).await.unwrap(),
+            a.read_after(ids[9]).await.unwrap(),
+            Read::Entries(Vec::new())
+        );
+        assert_eq!(
+            a.read_after(Cursor {
+                epoch: start.epoch + 1,
+                seq: 1
+            })
+            .await
+            .unwrap(),
             Read::UnknownEpoch
         );
         assert_eq!(
-            a.read_after(Cursor { epoch: start.epoch, seq: 11 }).await.unwrap(),
+            a.read_after(Cursor {
+                epoch: start.epoch,
+                seq: 11
+            })
+            .await
+            .unwrap(),
             Read::UnknownEpoch,
             "ahead of the log"
         );
 
         // A follower gets what comes after its cursor, and an empty answer on timeout.
         let mut follower = a.follower().await.unwrap();
-        let got = a.follow(&mut follower, ids[8], Duration::from_millis(50)).await.unwrap();
+        let got = a
+            .follow(&mut follower, ids[8], Duration::from_millis(50))
+            .await
+            .unwrap();
         assert_eq!(got.iter().map(|e| e.id).collect::<Vec<_>>(), vec![ids[9]]);
-        let none = a.follow(&mut follower, ids[9], Duration::from_millis(50)).await.unwrap();
+        let none = a
+            .follow(&mut follower, ids[9], Duration::from_millis(50))
+            .await
+            .unwrap();
         assert!(none.is_empty());
         // A block longer than the crate's default response timeout (500 ms) is not cut short,
         // and an append during it wakes it.
         let waiting = {
             let a = a.clone();
             let after = ids[9];
-            tokio::spawn(async move { a.follow(&mut follower, after, Duration::from_secs(5)).await })
+            tokio::spawn(
+                async move { a.follow(&mut follower, after, Duration::from_secs(5)).await },
+            )
         };
         tokio::time::sleep(Duration::from_millis(700)).await;
         let next = b.append(&scope("global"), "{}").await.unwrap();
@@ -384,8 +423,13 @@ mod tests {
         assert_eq!(log.read_after(first).await.unwrap(), Read::TooOld);
         let head = log.head().await.unwrap();
         assert_eq!(head.seq, 501);
-        let recent = Cursor { epoch: head.epoch, seq: head.seq - 5 };
-        let Read::Entries(read) = log.read_after(recent).await.unwrap() else { panic!() };
+        let recent = Cursor {
+            epoch: head.epoch,
+            seq: head.seq - 5,
+        };
+        let Read::Entries(read) = log.read_after(recent).await.unwrap() else {
+            panic!()
+        };
         assert_eq!(read.len(), 5);
 
         // Redis loses everything (restart without persistence, FLUSHALL): a new epoch, ids
@@ -395,7 +439,10 @@ mod tests {
             .get_multiplexed_async_connection()
             .await
             .unwrap();
-        redis::cmd("FLUSHALL").query_async::<()>(&mut conn).await.unwrap();
+        redis::cmd("FLUSHALL")
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(2)).await;
         let fresh = log.append(&scope("global"), "{}").await.unwrap();
         assert_eq!(fresh.seq, 1);

@@ -77,7 +77,11 @@ impl TestServer {
                 let task = tokio::spawn(async move {
                     axum::serve(listener, app).await.expect("server runs");
                 });
-                return TestServer { addr, task, stop: None };
+                return TestServer {
+                    addr,
+                    task,
+                    stop: None,
+                };
             }
             Serving::Hub => hub.serve(listener, app),
             #[cfg(feature = "lean-streams")]

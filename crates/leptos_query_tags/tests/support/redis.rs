@@ -21,7 +21,8 @@ impl TestRedis {
             .local_addr()
             .unwrap()
             .port();
-        let dir = std::env::temp_dir().join(format!("query-tags-redis-{port}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("query-tags-redis-{port}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut redis = TestRedis {
             child: None,
@@ -74,7 +75,11 @@ impl TestRedis {
     /// SIGSTOP / SIGCONT.
     pub fn pause(&self, paused: bool) {
         let signal = if paused { "-STOP" } else { "-CONT" };
-        let status = Command::new("kill").arg(signal).arg(self.pid()).status().unwrap();
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(self.pid())
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 }

@@ -20,7 +20,12 @@ async fn main() {
                 .get("x-user")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|u| Scope::keyed("user", u).ok());
-            async move { [Scope::global()].into_iter().chain(user).collect::<Vec<_>>() }
+            async move {
+                [Scope::global()]
+                    .into_iter()
+                    .chain(user)
+                    .collect::<Vec<_>>()
+            }
         })
         .publish_secret(secret)
         .max_connections(1_000_000)

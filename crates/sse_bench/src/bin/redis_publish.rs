@@ -45,7 +45,13 @@ async fn main() {
         .redis(format!("redis://127.0.0.1:{port}/"))
         .build();
     // Wait until the hub follows the log (its epoch is Redis').
-    let warm = hub.publish(leptos_query_tags::protocol::Scope::global(), [Tag::from_segments(["warm".into()])]).await.unwrap();
+    let warm = hub
+        .publish(
+            leptos_query_tags::protocol::Scope::global(),
+            [Tag::from_segments(["warm".into()])],
+        )
+        .await
+        .unwrap();
     let start_seq = warm.seq;
     let started = Instant::now();
     for k in 0..events {
@@ -54,7 +60,11 @@ async fn main() {
     }
     let queued = started.elapsed();
     while hub.cursor().seq < start_seq + events {
-        assert!(started.elapsed() < Duration::from_secs(120), "stuck at {}", hub.cursor());
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "stuck at {}",
+            hub.cursor()
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let elapsed = started.elapsed();

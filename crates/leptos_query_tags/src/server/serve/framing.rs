@@ -189,7 +189,8 @@ fn strict(buf: &[u8]) -> Result<Option<Head<'_>>, &'static str> {
             return Err("Upgrade");
         } else if name.eq_ignore_ascii_case(b"expect") {
             return Err("Expect");
-        } else if name.eq_ignore_ascii_case(b"connection") && !value.eq_ignore_ascii_case(b"keep-alive")
+        } else if name.eq_ignore_ascii_case(b"connection")
+            && !value.eq_ignore_ascii_case(b"keep-alive")
         {
             return Err("Connection other than keep-alive");
         }
@@ -341,8 +342,14 @@ mod tests {
         }
         assert_eq!(parse_head(b""), Parse::Incomplete);
         assert_eq!(parse_head(b"GET / HTTP/1.1\r"), Parse::Incomplete);
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n"), Parse::Incomplete);
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r"), Parse::Incomplete);
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n"),
+            Parse::Incomplete
+        );
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r"),
+            Parse::Incomplete
+        );
     }
 
     #[test]
@@ -352,20 +359,50 @@ mod tests {
         assert_eq!(refused("GET / HTTP/1.1\r\nHost: x\n\r\n"), "bare LF");
         assert_eq!(refused("GET / HTTP/1.1\rHost: x\r\n\r\n"), "bare CR");
         assert_eq!(refused("GET / HTTP/1.1\r\nA: b\rc\r\n\r\n"), "bare CR");
-        assert_eq!(refused("\r\nGET / HTTP/1.1\r\n\r\n"), "malformed request line");
+        assert_eq!(
+            refused("\r\nGET / HTTP/1.1\r\n\r\n"),
+            "malformed request line"
+        );
         assert_eq!(refused("GET / HTTP/1.0\r\n\r\n"), "not HTTP/1.1");
         assert_eq!(refused("GET  / HTTP/1.1\r\n\r\n"), "malformed request line");
-        assert_eq!(refused("GET http://x/ HTTP/1.1\r\n\r\n"), "not an origin-form target");
-        assert_eq!(refused("OPTIONS * HTTP/1.1\r\n\r\n"), "not an origin-form target");
+        assert_eq!(
+            refused("GET http://x/ HTTP/1.1\r\n\r\n"),
+            "not an origin-form target"
+        );
+        assert_eq!(
+            refused("OPTIONS * HTTP/1.1\r\n\r\n"),
+            "not an origin-form target"
+        );
         assert_eq!(refused("CONNECT x:1 HTTP/1.1\r\n\r\n"), "CONNECT");
-        assert_eq!(refused("CONNECT /api/query-tags/events HTTP/1.1\r\n\r\n"), "CONNECT");
-        assert_eq!(refused("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), "not an origin-form target");
-        assert_eq!(refused("GET /\u{e9} HTTP/1.1\r\n\r\n"), "not an origin-form target");
+        assert_eq!(
+            refused("CONNECT /api/query-tags/events HTTP/1.1\r\n\r\n"),
+            "CONNECT"
+        );
+        assert_eq!(
+            refused("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            "not an origin-form target"
+        );
+        assert_eq!(
+            refused("GET /\u{e9} HTTP/1.1\r\n\r\n"),
+            "not an origin-form target"
+        );
         assert_eq!(refused("GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n"), "obs-fold");
-        assert_eq!(refused("GET / HTTP/1.1\r\nContent-Length : 1\r\n\r\n"), "malformed header");
-        assert_eq!(refused("GET / HTTP/1.1\r\nA: \0\r\n\r\n"), "malformed header");
-        assert_eq!(refused("GET / HTTP/1.1\r\nno colon\r\n\r\n"), "header without a colon");
-        for cl in ["Content-Length: 1\r\nContent-Length: 1", "content-length: 1\r\nContent-Length: 2"] {
+        assert_eq!(
+            refused("GET / HTTP/1.1\r\nContent-Length : 1\r\n\r\n"),
+            "malformed header"
+        );
+        assert_eq!(
+            refused("GET / HTTP/1.1\r\nA: \0\r\n\r\n"),
+            "malformed header"
+        );
+        assert_eq!(
+            refused("GET / HTTP/1.1\r\nno colon\r\n\r\n"),
+            "header without a colon"
+        );
+        for cl in [
+            "Content-Length: 1\r\nContent-Length: 1",
+            "content-length: 1\r\nContent-Length: 2",
+        ] {
             assert_eq!(
                 refused(&format!("POST / HTTP/1.1\r\n{cl}\r\n\r\n")),
                 "more than one Content-Length"
@@ -387,13 +424,19 @@ mod tests {
             "Transfer-Encoding"
         );
         assert_eq!(refused("GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n"), "Upgrade");
-        assert_eq!(refused("GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"), "Expect");
+        assert_eq!(
+            refused("GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"),
+            "Expect"
+        );
         assert_eq!(
             refused("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
             "Connection other than keep-alive"
         );
         let many: String = (0..=MAX_HEADERS).map(|i| format!("h{i}: v\r\n")).collect();
-        assert_eq!(refused(&format!("GET / HTTP/1.1\r\n{many}\r\n")), "too many headers");
+        assert_eq!(
+            refused(&format!("GET / HTTP/1.1\r\n{many}\r\n")),
+            "too many headers"
+        );
         let long = format!("GET / HTTP/1.1\r\nx: {}\r\n", "a".repeat(MAX_HEAD));
         assert_eq!(refused(&long), "head too large");
     }
@@ -408,21 +451,37 @@ mod tests {
         let mut pipelined = stream.to_vec();
         pipelined.extend_from_slice(b"G");
         assert_eq!(decide(&pipelined, true), Decision::Release);
-        assert_eq!(decide(b"HEAD /api/query-tags/events HTTP/1.1\r\n\r\n", true), Decision::Release);
-        assert_eq!(decide(b"GET /api/query-tags/eventsx HTTP/1.1\r\n\r\n", true), Decision::Release);
-        assert_eq!(decide(b"GET /api/query-tags/events/ HTTP/1.1\r\n\r\n", true), Decision::Release);
         assert_eq!(
-            decide(b"GET /api/query-tags/events HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", true),
+            decide(b"HEAD /api/query-tags/events HTTP/1.1\r\n\r\n", true),
             Decision::Release
         );
-        assert_eq!(decide(b"GET /api/query-tags/events HTTP/1.1\n\n", true), Decision::Release);
+        assert_eq!(
+            decide(b"GET /api/query-tags/eventsx HTTP/1.1\r\n\r\n", true),
+            Decision::Release
+        );
+        assert_eq!(
+            decide(b"GET /api/query-tags/events/ HTTP/1.1\r\n\r\n", true),
+            Decision::Release
+        );
+        assert_eq!(
+            decide(
+                b"GET /api/query-tags/events HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
+                true
+            ),
+            Decision::Release
+        );
+        assert_eq!(
+            decide(b"GET /api/query-tags/events HTTP/1.1\n\n", true),
+            Decision::Release
+        );
     }
 
     #[test]
     fn follows_bodies_and_stops_at_refused_heads() {
         let mut tracker = Tracker::new();
         let mut heads = Vec::new();
-        let input = b"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\n\r\nGET /c HT";
+        let input =
+            b"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\n\r\nGET /c HT";
         // Split anywhere: the same heads come out.
         for split in 0..input.len() {
             let mut t = Tracker::new();
@@ -438,9 +497,10 @@ mod tests {
         assert!(tracker.at_boundary());
         // The smuggling probe of the security issue: a bare-LF head, then a POST whose body
         // looks like a stream request. The bare LF ends the following for good.
-        tracker.follow(b"GET / HTTP/1.1\n\nPOST /f HTTP/1.1\r\nContent-Length: 3\r\n\r\n", |_| {
-            panic!("nothing after a refused head is followed")
-        });
+        tracker.follow(
+            b"GET / HTTP/1.1\n\nPOST /f HTTP/1.1\r\nContent-Length: 3\r\n\r\n",
+            |_| panic!("nothing after a refused head is followed"),
+        );
         assert!(!tracker.following());
     }
 }

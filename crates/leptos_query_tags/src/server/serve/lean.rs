@@ -182,7 +182,8 @@ impl Follow {
     fn hyper_idle(&self) -> bool {
         self.flushed
             && self.state.in_flight.load(Ordering::Acquire) == 0
-            && self.state.called.load(Ordering::Acquire) == self.state.passed.load(Ordering::Acquire)
+            && self.state.called.load(Ordering::Acquire)
+                == self.state.passed.load(Ordering::Acquire)
     }
 
     /// Follows `bytes` as hyper gets them.
@@ -333,13 +334,18 @@ fn request(head: &[u8], addr: SocketAddr) -> Option<Request<Body>> {
 }
 
 /// Runs a write, failing it once it has waited `limit` for the client to read.
-async fn timed(limit: Duration, write: impl std::future::Future<Output = io::Result<()>>) -> io::Result<()> {
-    tokio::time::timeout(limit, write).await.unwrap_or_else(|_| {
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the client did not read within the write timeout",
-        ))
-    })
+async fn timed(
+    limit: Duration,
+    write: impl std::future::Future<Output = io::Result<()>>,
+) -> io::Result<()> {
+    tokio::time::timeout(limit, write)
+        .await
+        .unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client did not read within the write timeout",
+            ))
+        })
 }
 
 /// Writes the router's answer: the hub's stream frame by frame when it accepted the request
@@ -360,7 +366,13 @@ async fn write_response(
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(parts.status.as_str().as_bytes());
     head.push(b' ');
-    head.extend_from_slice(parts.status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    head.extend_from_slice(
+        parts
+            .status
+            .canonical_reason()
+            .unwrap_or("Unknown")
+            .as_bytes(),
+    );
     head.extend_from_slice(b"\r\n");
     for (name, value) in parts.headers.iter() {
         if matches!(

@@ -16,9 +16,9 @@
 //! With the `lean-streams` feature, [`Serve::lean_streams`] lets the hub write event streams
 //! straight to their sockets (see `lean.rs`).
 
-mod io;
 #[cfg(feature = "lean-streams")]
 pub(crate) mod framing;
+mod io;
 #[cfg_attr(feature = "lean-streams", path = "lean.rs")]
 #[cfg_attr(not(feature = "lean-streams"), path = "lean_off.rs")]
 mod lean;
