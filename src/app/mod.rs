@@ -60,6 +60,7 @@ pub fn App() -> impl IntoView {
                         </Routes>
                     </Router>
                 </main>
+                <EventLog />
                 <footer class="muted">
                     "Built with Leptos and leptos_query_tags: server functions invalidate tags, "
                     "browsers refetch exactly the matching queries."
@@ -69,7 +70,8 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Shows whether invalidations arrive live.
+/// Shows whether invalidations arrive live, honestly: the state of the stream this tab's
+/// events come through (its own, or the leader tab's).
 #[component]
 fn LiveBadge() -> impl IntoView {
     let client = use_query_tags();
@@ -81,16 +83,93 @@ fn LiveBadge() -> impl IntoView {
                 .map_or(ConnectionState::Idle, QueryTagsClient::connection_state)
         }
     });
+    let leader = Signal::derive({
+        let client = client.clone();
+        move || client.as_ref().is_some_and(QueryTagsClient::is_leader)
+    });
     let events = move || client.as_ref().map_or(0, QueryTagsClient::events_received);
     let label = move || match state.get() {
-        ConnectionState::Open => "Live",
-        ConnectionState::Idle | ConnectionState::Connecting => "Connecting",
-        ConnectionState::Reconnecting => "Reconnecting",
+        ConnectionState::Open => "Live".to_owned(),
+        ConnectionState::Idle | ConnectionState::Connecting => "Connecting".to_owned(),
+        ConnectionState::Reconnecting { attempt, .. } => format!("Reconnecting (attempt {attempt})"),
+        ConnectionState::Offline => "Offline".to_owned(),
+        ConnectionState::Failed { status, reason } => format!("Refused: {status} {reason}"),
+    };
+    let title = move || {
+        let role = if leader.get() {
+            "this tab holds the event stream"
+        } else {
+            "another tab holds the event stream"
+        };
+        format!("{}; {role}; {} events received", state.get(), events())
     };
     view! {
-        <span class="live" data-state=move || state.get().as_str() title=move || format!("{} events received", events())>
+        <span
+            class="live"
+            role="status"
+            data-state=move || state.get().as_str()
+            data-leader=move || leader.get().to_string()
+            title=title
+        >
             <span class="dot"></span>
             {label}
         </span>
+    }
+}
+
+/// The events this tab applied, newest first: each event's id, its tags, and the cached
+/// queries it matched (refetched at once when in use).
+#[component]
+fn EventLog() -> impl IntoView {
+    let client = use_query_tags();
+    let log = Signal::derive(move || {
+        client
+            .as_ref()
+            .map(QueryTagsClient::event_log)
+            .unwrap_or_default()
+    });
+    view! {
+        <details class="event-log card">
+            <summary>"Events in this tab (" {move || log.with(Vec::len)} ")"</summary>
+            <ol reversed>
+                {move || {
+                    log.get()
+                        .into_iter()
+                        .rev()
+                        .map(|event| {
+                            let id = event.id.map(|id| id.to_string()).unwrap_or_default();
+                            let tags = event
+                                .tags
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(" ");
+                            let matched = event
+                                .matched
+                                .iter()
+                                .map(|(key, refetched)| {
+                                    if *refetched { format!("{key} (refetched)") } else { key.clone() }
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ");
+                            view! {
+                                <li
+                                    data-event-id=id.clone()
+                                    data-origin=format!("{:?}", event.origin).to_lowercase()
+                                >
+                                    <code>{id.clone()}</code>
+                                    " "
+                                    {event.kind}
+                                    " "
+                                    <code>{tags}</code>
+                                    " → "
+                                    {if matched.is_empty() { "no cached query".to_owned() } else { matched }}
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </ol>
+        </details>
     }
 }

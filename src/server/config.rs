@@ -55,6 +55,8 @@ pub struct QueryTagsSection {
     pub max_streams_per_client: usize,
     /// Redis shared by several instances of the demo (empty: events stay in this process).
     pub redis_url: String,
+    /// Serve `GET <base>/metrics` (the hub's stats in the Prometheus text format).
+    pub metrics: bool,
 }
 
 impl Default for ServerSection {
@@ -85,6 +87,7 @@ impl Default for QueryTagsSection {
             write_timeout_secs: 30,
             max_streams_per_client: 0,
             redis_url: String::new(),
+            metrics: false,
         }
     }
 }
@@ -168,6 +171,7 @@ impl Config {
             .replay_capacity(q.replay_capacity)
             .queue_capacity(q.queue_capacity)
             .scope_resolver(super::scopes::resolve);
+        let builder = builder.prometheus_endpoint(q.metrics);
         let builder = match q.redis_url.as_str() {
             "" => builder,
             url => builder.redis(url),

@@ -10,7 +10,7 @@
 //! | [`protocol`] | everywhere | wire types: event names, ids, payloads |
 //! | [`cache`] | everywhere | the query cache: dedup, freshness, invalidation by tag, gc |
 //! | [`query`] | everywhere | [`use_query`](query::use_query), [`use_mutation`](query::use_mutation), [`QueryClient`](query::QueryClient), [`QueryTagsProvider`](query::QueryTagsProvider) |
-//! | `client` | browser (`hydrate`, `csr`) | the event stream: reconnect, resume, dispatch |
+//! | `client` | browser (`hydrate`, `csr`) | the event stream, shared by a browser's tabs: leadership, reconnect, resume, dispatch |
 //! | `server` | server (`ssr`) | the hub: SSE endpoint, replay, `invalidate_tags` |
 //!
 //! ```
@@ -37,7 +37,6 @@ pub mod protocol;
 pub mod query;
 pub mod tags;
 
-#[cfg(any(feature = "hydrate", feature = "csr"))]
 mod client;
 
 #[cfg(feature = "ssr")]

@@ -121,6 +121,41 @@ pub struct Hello {
     pub cursor: Cursor,
     /// Interval of heartbeat comments, in milliseconds.
     pub heartbeat_ms: u64,
+    /// Who this stream is for: a short digest of the scopes the connection may receive, the
+    /// same for every connection of one user and different for another user. Browser tabs
+    /// share one stream only among tabs of the same identity (see [`identity`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+}
+
+/// The identity of a connection allowed to receive `scopes`: FNV-1a (64 bits, hex) of the
+/// sorted, de-duplicated scope names, one per line.
+///
+/// It is not a secret and not a credential (it only names which tabs may share a stream, and
+/// only the user's own tabs see it); it changes when the user, and so the scopes, change.
+///
+/// ```
+/// use leptos_query_tags::protocol::{identity, Scope};
+///
+/// let ada = [Scope::global(), Scope::new("user:ada").unwrap()];
+/// let ada_again = [Scope::new("user:ada").unwrap(), Scope::global()];
+/// let bob = [Scope::global(), Scope::new("user:bob").unwrap()];
+/// assert_eq!(identity(&ada), identity(&ada_again));
+/// assert_ne!(identity(&ada), identity(&bob));
+/// assert_eq!(identity(&ada).len(), 16);
+/// ```
+pub fn identity(scopes: &[Scope]) -> String {
+    let mut names: Vec<&str> = scopes.iter().map(Scope::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for name in names {
+        for byte in name.bytes().chain(std::iter::once(b'\n')) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
 }
 
 /// Who may receive an event: [`Scope::global`] (everyone), or a key such as `user:42` or
@@ -321,10 +356,19 @@ mod tests {
             epoch: 5,
             cursor: Cursor { epoch: 5, seq: 2 },
             heartbeat_ms: 15000,
+            identity: None,
         };
         assert_eq!(
             serde_json::to_string(&hello).unwrap(),
             r#"{"protocol":1,"epoch":5,"cursor":"5-2","heartbeat_ms":15000}"#
+        );
+        let hello = Hello {
+            identity: Some("00ff".into()),
+            ..hello
+        };
+        assert_eq!(
+            serde_json::to_string(&hello).unwrap(),
+            r#"{"protocol":1,"epoch":5,"cursor":"5-2","heartbeat_ms":15000,"identity":"00ff"}"#
         );
         let reset = Reset {
             reason: ResetReason::CursorTooOld,

@@ -592,18 +592,36 @@ impl QueryCache {
     /// the next tick, all together: many invalidations in one tick make one fetch per entry,
     /// and a fetch in flight that started before the invalidation is replaced.
     pub fn invalidate_keys(&self, keys: &[QueryKey]) -> usize {
+        self.invalidate_reporting(keys).len()
+    }
+
+    /// Invalidates every entry a pattern matches, and says which matched and whether each is
+    /// refetched now (in use) or when next used (what devtools show for an event).
+    pub fn invalidate_matching(&self, patterns: &[TagPattern]) -> Vec<(QueryKey, bool)> {
+        let keys = self.state().matching(patterns);
+        self.invalidate_reporting(&keys)
+    }
+
+    /// Invalidates every entry, reporting like [`QueryCache::invalidate_matching`].
+    pub fn invalidate_every(&self) -> Vec<(QueryKey, bool)> {
+        let keys = self.keys();
+        self.invalidate_reporting(&keys)
+    }
+
+    fn invalidate_reporting(&self, keys: &[QueryKey]) -> Vec<(QueryKey, bool)> {
         let mut listeners = Vec::new();
-        let mut count = 0;
+        let mut matched = Vec::new();
         let schedule = {
             let mut state = self.state();
             let was_idle = state.to_refetch.is_empty();
             for key in keys {
                 if let Some(entry) = state.entries.get_mut(key) {
-                    count += 1;
                     entry.invalidated = true;
                     entry.version += 1;
                     listeners.extend(entry.listeners());
-                    if !entry.observers.is_empty() && entry.spec.is_some() {
+                    let refetch = !entry.observers.is_empty() && entry.spec.is_some();
+                    matched.push((key.clone(), refetch));
+                    if refetch {
                         state.to_refetch.push(key.clone());
                     }
                 }
@@ -615,7 +633,7 @@ impl QueryCache {
             leptos::task::spawn(async move { cache.refetch_invalidated() });
         }
         tell(listeners, Notice::Refetch);
-        count
+        matched
     }
 
     /// Starts the refetches that invalidations asked for (once per entry).

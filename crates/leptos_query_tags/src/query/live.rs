@@ -6,12 +6,16 @@ use crate::protocol::{Cursor, DEFAULT_BASE_PATH};
 use crate::tags::TagPattern;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
-/// State of the browser's connection to the hub.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// State of the browser's connection to the hub, as honest as the browser lets it be.
+///
+/// In a tab that follows another tab's stream (see [`QueryTagsClient::is_leader`]) this is the
+/// state of the leader's stream, which this tab's events come through.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum ConnectionState {
     /// Not started: on the server, or before hydration.
     Idle,
@@ -19,28 +23,105 @@ pub enum ConnectionState {
     Connecting,
     /// The hub said hello; invalidations arrive live.
     Open,
-    /// The stream broke; waiting to reconnect (with backoff). Events are not lost: the
+    /// The stream broke; the client waits before its next attempt. Events are not lost: the
     /// reconnection resumes from the last event id, or the hub sends `reset`.
-    Reconnecting,
+    Reconnecting {
+        /// Which attempt comes next (1 for the first retry).
+        attempt: u32,
+        /// When it starts: milliseconds since the UNIX epoch (`Date.now()`), for a countdown.
+        next_retry: u64,
+    },
+    /// The browser says it is offline; the client reconnects when it is back online.
+    Offline,
+    /// The hub refused the stream (`401`, `403`, `429`, ...). The client tries again later,
+    /// slowly (in case the session or the limits change).
+    Failed {
+        /// The HTTP status of the refusal.
+        status: u16,
+        /// The hub's machine-readable reason (`error` of its JSON body, such as
+        /// `forbidden_scope`), or the status text when the body was not the hub's.
+        reason: String,
+    },
 }
 
 impl ConnectionState {
-    /// A short lower-case name (`idle`, `connecting`, `open`, `reconnecting`).
-    pub fn as_str(self) -> &'static str {
+    /// A short lower-case name (`idle`, `connecting`, `open`, `reconnecting`, `offline`,
+    /// `failed`).
+    pub fn as_str(&self) -> &'static str {
         match self {
             ConnectionState::Idle => "idle",
             ConnectionState::Connecting => "connecting",
             ConnectionState::Open => "open",
-            ConnectionState::Reconnecting => "reconnecting",
+            ConnectionState::Reconnecting { .. } => "reconnecting",
+            ConnectionState::Offline => "offline",
+            ConnectionState::Failed { .. } => "failed",
         }
+    }
+
+    /// Whether invalidations arrive live now.
+    pub fn is_open(&self) -> bool {
+        matches!(self, ConnectionState::Open)
     }
 }
 
 impl fmt::Display for ConnectionState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            ConnectionState::Failed { status, reason } => write!(f, "failed ({status} {reason})"),
+            ConnectionState::Reconnecting { attempt, .. } => write!(f, "reconnecting (attempt {attempt})"),
+            other => f.write_str(other.as_str()),
+        }
     }
 }
+
+/// How an event reached this tab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventOrigin {
+    /// This tab's own stream (it is the leader, or streams alone).
+    Stream,
+    /// Relayed by the leader tab.
+    Relay,
+    /// Sent by the leader to catch this tab up (it joined, or came back from the back/forward
+    /// cache).
+    CatchUp,
+}
+
+/// One event a tab applied, as the event log of [`QueryTagsClient::event_log`] keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// The event's id (`None` if the hub sent none).
+    pub id: Option<Cursor>,
+    /// `invalidate` or `reset`.
+    pub kind: &'static str,
+    /// The patterns of an `invalidate` (empty for a `reset`, which matches everything).
+    pub tags: Vec<TagPattern>,
+    /// The cached queries it matched, by key, and whether each was refetched at once (in use)
+    /// or will be when next used.
+    pub matched: Vec<(String, bool)>,
+    /// How it arrived.
+    pub origin: EventOrigin,
+    /// When: milliseconds since the UNIX epoch.
+    pub at_ms: u64,
+}
+
+/// Counters and positions of the connection, for devtools and status displays.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionInfo {
+    /// The hub's epoch, once known.
+    pub epoch: Option<u64>,
+    /// The highest event id this tab has applied.
+    pub cursor: Option<Cursor>,
+    /// How many times the stream was re-established after the first hello.
+    pub reconnects: u32,
+    /// How many `reset` events were applied.
+    pub resets: u32,
+    /// The identity the hub gave this user's streams (see [`crate::protocol::identity`]).
+    pub identity: Option<String>,
+}
+
+/// How many events [`QueryTagsClient::event_log`] keeps.
+pub const EVENT_LOG_CAPACITY: usize = 100;
 
 /// The client side of the invalidation system, provided as Leptos context by
 /// [`QueryTagsProvider`]. Cloning is cheap.
@@ -53,8 +134,11 @@ struct ClientInner {
     base_path: String,
     queries: QueryClient,
     state: ArcRwSignal<ConnectionState>,
+    leader: ArcRwSignal<bool>,
+    info: ArcRwSignal<ConnectionInfo>,
     last_event: ArcRwSignal<Option<Cursor>>,
     received: ArcRwSignal<u64>,
+    log: ArcRwSignal<VecDeque<EventRecord>>,
 }
 
 impl fmt::Debug for QueryTagsClient {
@@ -74,8 +158,11 @@ impl QueryTagsClient {
                 base_path: base_path.into().trim_end_matches('/').to_owned(),
                 queries,
                 state: ArcRwSignal::new(ConnectionState::Idle),
+                leader: ArcRwSignal::new(false),
+                info: ArcRwSignal::new(ConnectionInfo::default()),
                 last_event: ArcRwSignal::new(None),
                 received: ArcRwSignal::new(0),
+                log: ArcRwSignal::new(VecDeque::new()),
             }),
         }
     }
@@ -95,14 +182,32 @@ impl QueryTagsClient {
         self.inner.state.get()
     }
 
+    /// Whether this tab holds the browser's event stream and relays it to the other tabs of
+    /// the same user (reactive). A tab without Web Locks or `BroadcastChannel` streams alone
+    /// and counts as its own leader.
+    pub fn is_leader(&self) -> bool {
+        self.inner.leader.get()
+    }
+
+    /// Counters and positions of the connection (reactive).
+    pub fn connection_info(&self) -> ConnectionInfo {
+        self.inner.info.get()
+    }
+
     /// The id of the last event received (reactive).
     pub fn last_event(&self) -> Option<Cursor> {
         self.inner.last_event.get()
     }
 
-    /// How many invalidation and reset events arrived since the page loaded (reactive).
+    /// How many invalidation and reset events this tab applied since the page loaded
+    /// (reactive). Duplicates (the same event relayed twice) are not counted.
     pub fn events_received(&self) -> u64 {
         self.inner.received.get()
+    }
+
+    /// The last [`EVENT_LOG_CAPACITY`] events this tab applied, oldest first (reactive).
+    pub fn event_log(&self) -> Vec<EventRecord> {
+        self.inner.log.with(|log| log.iter().cloned().collect())
     }
 
     /// Invalidates every cached query carrying a tag one of `patterns` matches (what an
@@ -116,21 +221,52 @@ impl QueryTagsClient {
         self.inner.queries.invalidate_all()
     }
 
-    #[cfg_attr(not(any(feature = "hydrate", feature = "csr")), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "hydrate", feature = "csr", test)), allow(dead_code))]
     pub(crate) fn set_state(&self, state: ConnectionState) {
-        if self.inner.state.get_untracked() != state {
+        if self.inner.state.with_untracked(|s| *s != state) {
             self.inner.state.set(state);
         }
     }
 
-    #[cfg_attr(not(any(feature = "hydrate", feature = "csr")), allow(dead_code))]
-    pub(crate) fn record_event(&self, id: Option<Cursor>, counts: bool) {
-        if id.is_some() {
-            self.inner.last_event.set(id);
+    #[cfg_attr(not(any(feature = "hydrate", feature = "csr", test)), allow(dead_code))]
+    pub(crate) fn set_leader(&self, leader: bool) {
+        if self.inner.leader.get_untracked() != leader {
+            self.inner.leader.set(leader);
         }
-        if counts {
-            self.inner.received.update(|n| *n += 1);
+    }
+
+    #[cfg_attr(not(any(feature = "hydrate", feature = "csr", test)), allow(dead_code))]
+    pub(crate) fn update_info(&self, update: impl FnOnce(&mut ConnectionInfo)) {
+        let mut info = self.inner.info.get_untracked();
+        update(&mut info);
+        if self.inner.info.with_untracked(|i| *i != info) {
+            self.inner.info.set(info);
         }
+    }
+
+    #[cfg_attr(not(any(feature = "hydrate", feature = "csr", test)), allow(dead_code))]
+    pub(crate) fn info_untracked(&self) -> ConnectionInfo {
+        self.inner.info.get_untracked()
+    }
+
+    #[cfg_attr(not(any(feature = "hydrate", feature = "csr", test)), allow(dead_code))]
+    pub(crate) fn state_untracked(&self) -> ConnectionState {
+        self.inner.state.get_untracked()
+    }
+
+    /// Records an applied event (its id moves [`QueryTagsClient::last_event`]).
+    #[cfg_attr(not(any(feature = "hydrate", feature = "csr", test)), allow(dead_code))]
+    pub(crate) fn record_event(&self, record: EventRecord) {
+        if let Some(id) = record.id {
+            self.inner.last_event.set(Some(id));
+        }
+        self.inner.received.update(|n| *n += 1);
+        self.inner.log.update(|log| {
+            if log.len() == EVENT_LOG_CAPACITY {
+                log.pop_front();
+            }
+            log.push_back(record);
+        });
     }
 }
 
@@ -145,6 +281,19 @@ fn render_cursor() -> Option<Cursor> {
     #[cfg(feature = "ssr")]
     {
         crate::server::current_hub().map(|hub| hub.cursor())
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        None
+    }
+}
+
+/// The identity of the user the page is rendered for (see [`crate::protocol::identity`]), so
+/// that the browser's tabs share a stream only with tabs of the same user from the start.
+fn render_identity() -> Option<String> {
+    #[cfg(feature = "ssr")]
+    {
+        crate::server::render_identity()
     }
     #[cfg(not(feature = "ssr"))]
     {
@@ -191,12 +340,13 @@ pub fn QueryTagsProvider(
     provide_context(client.clone());
     // Serialized into the page during SSR and read back, not recomputed, when hydrating.
     let cursor = SharedValue::new(render_cursor).into_inner();
+    let identity = SharedValue::new(render_identity).into_inner();
     #[cfg(any(feature = "hydrate", feature = "csr"))]
     Effect::new(move |_| {
-        crate::client::connect(client.clone(), cursor);
+        crate::client::connect(client.clone(), cursor, identity.clone());
         crate::client::watch_window(client.queries().clone());
     });
     #[cfg(not(any(feature = "hydrate", feature = "csr")))]
-    let _ = (client, cursor);
+    let _ = (client, cursor, identity);
     children()
 }

@@ -17,7 +17,10 @@ mod mutation;
 mod query_client;
 mod use_query;
 
-pub use live::{use_query_tags, ConnectionState, QueryTagsClient, QueryTagsProvider};
+pub use live::{
+    use_query_tags, ConnectionInfo, ConnectionState, EventOrigin, EventRecord, QueryTagsClient,
+    QueryTagsProvider, EVENT_LOG_CAPACITY,
+};
 pub use mutation::{mutation_on, use_mutation, Mutation, MutationOptions, Optimistic};
 pub use query_client::{use_query_client, Query, QueryClient};
 pub use use_query::{use_query, use_query_when, QueryResult};

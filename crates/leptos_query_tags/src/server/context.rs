@@ -49,7 +49,29 @@ fn group_by_scope(batches: Batches) -> Batches {
 /// turns every answer into a redirect).
 const SERVER_FN_ERROR_HEADER: &str = "serverfnerror";
 
+/// The identity ([`crate::protocol::identity`]) of the user a page is rendered for, put in the
+/// extensions of page requests so that the render can embed it: the browser's tabs then share
+/// their event stream with tabs of the same identity only, from the first moment.
+#[derive(Clone, Debug)]
+pub(crate) struct RenderIdentity(pub(crate) String);
+
+/// Page loads (`GET` asking for HTML) get their identity; other requests need none.
+fn is_page_request(request: &Request) -> bool {
+    request.method() == http::Method::GET
+        && request
+            .headers()
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+}
+
 async fn publish_after_ok(State(hub): State<Hub>, mut request: Request, next: Next) -> Response {
+    if is_page_request(&request) {
+        let (parts, body) = request.into_parts();
+        let identity = crate::protocol::identity(&hub.allowed_scopes(&parts).await);
+        request = Request::from_parts(parts, body);
+        request.extensions_mut().insert(RenderIdentity(identity));
+    }
     let scope = RequestInvalidations {
         hub: hub.clone(),
         pending: Arc::new(Mutex::new(Some(Vec::new()))),
@@ -170,4 +192,10 @@ where
     }
     let hub = leptos::prelude::use_context::<Hub>().ok_or(InvalidateError::NoHub)?;
     hub.invalidate_tags_in(scope, tags).map(|_| ())
+}
+
+/// The identity of the page request being rendered (SSR), if the hub's middleware saw it.
+pub(crate) fn render_identity() -> Option<String> {
+    leptos::prelude::use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<RenderIdentity>().map(|i| i.0.clone()))
 }

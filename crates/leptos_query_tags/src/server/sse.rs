@@ -4,7 +4,7 @@ use super::error::HubError;
 use super::fanout::{Next, Subscriber};
 use super::hub::{ConnectionPermit, Hub};
 use crate::protocol::{
-    event, Cursor, Hello, Reset, ResetReason, Scope, CURSOR_PARAM, EVENTS_PATH, PROTOCOL_VERSION,
+    event, identity, Cursor, Hello, Reset, ResetReason, Scope, CURSOR_PARAM, EVENTS_PATH, PROTOCOL_VERSION,
     SCOPE_PARAM,
 };
 use axum::extract::{ConnectInfo, Request, State};
@@ -139,6 +139,7 @@ async fn events(State(hub): State<Hub>, request: Request) -> Result<Response, Hu
         return Err(HubError::ShuttingDown);
     }
     let allowed = hub.allowed_scopes(&parts).await;
+    let identity = identity(&allowed);
     let scopes = if asked.scopes.is_empty() {
         allowed
     } else {
@@ -163,6 +164,7 @@ async fn events(State(hub): State<Hub>, request: Request) -> Result<Response, Hu
         epoch: hub.epoch(),
         cursor: sub.start,
         heartbeat_ms: hub.heartbeat().as_millis() as u64,
+        identity: Some(identity),
     };
     pending.push_back(frame(event::HELLO, None, &json(&hello), Some(hub.retry())));
     if let Some(reason) = sub.reset {

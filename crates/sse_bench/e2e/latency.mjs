@@ -1,0 +1,637 @@
+// End-to-end latency of a change between two tabs: the Leptos demo (this repository) against a
+// React peer (React 19 + TanStack Query 5 + express 5 + better-sse, in ../peer-react).
+//
+// Usage (from the repository root):
+//
+//   node crates/sse_bench/e2e/latency.mjs [--n 200] [--warmup 10] [--only leptos|react]
+//   node crates/sse_bench/e2e/latency.mjs --tabs 8 [--mutations 20] [--only leptos|react]
+//
+// Needs: the demo built by `cargo leptos build --release` (`target/release/query_tags_demo` and
+// `target/site`), Playwright installed in `end2end/` (`cd end2end && npm ci`), Debian's
+// `/usr/bin/chromium`, and the peer's packages (`cd crates/sse_bench/peer-react && npm ci`). The
+// peer's bundle is built (`npm run build`) if it is missing.
+//
+// Latency mode (the default). One Chromium, one browser context (one profile, like a person with
+// two tabs), tabs A and B on the same page. Tab A adds a todo through the page's form; the
+// latency of one change is
+//
+//   start: the start of A's mutation request, from the Resource Timing API in A
+//          (`performance.getEntriesByType('resource')`: `performance.timeOrigin + startTime`)
+//   end:   the moment B's DOM holds the new row, taken by a MutationObserver in B
+//          (`performance.timeOrigin + performance.now()` when a `li.todo` with the new title,
+//          and without the class `provisional`, is first in the document)
+//
+// Both are absolute times on the machine's clock, so they compare across tabs. Playwright's
+// click is not timed: it only triggers the change. After a warm-up, --n changes are measured
+// one at a time (the next starts once both tabs are idle) and the script prints p50, p99, mean,
+// min and max. It also splits every change into four steps, whose medians it prints:
+//
+//   1. A's request:        A's mutation request, start to response end (Resource Timing in A)
+//   2. event to refetch:   A's response end to the start of B's refetch of the list (Resource
+//                          Timing in B). Negative when the event reached B before A's response
+//                          ended (the server publishes before it answers).
+//   3. B's refetch:        B's list request, start to response end
+//   4. refetch end to DOM: B's response end to the new row in B's DOM: reading the body,
+//                          deserializing, the reactive scheduling and the render
+//
+// (Each step's median is printed; the medians need not add up to the total's median.)
+//
+// Tabs mode (--tabs T). T tabs of one context on the same page; --mutations M changes made in
+// tab 1, each awaited in every live tab. It reports
+//   (a) how many requests for the todo list each tab made per change (the refetches), and
+//   (b) how many event streams are open, counted in the browser (Playwright's `request` events
+//       for the stream's URL minus its `requestfinished`/`requestfailed` events), by the peer
+//       itself (`GET /api/stats`: better-sse's session count; the demo has no such endpoint),
+//       and as established TCP connections to the server's port (`ss`), as a cross-check.
+//
+// The URLs of the mutation and of the list query are not hard-coded: the first warm-up change
+// finds them (A's first request after the click, and B's first request after it). The demo's
+// server functions are `POST /api/add_todo…` and `POST /api/list_todos…`; the peer's are
+// `POST /api/todos` and `GET /api/todos`.
+//
+// Each system runs in turn, on its own server (a free loopback port, an empty todo list) and
+// its own browser; the servers are stopped (by their process id) at the end, also on error.
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..', '..', '..');
+const peerDir = resolve(here, '..', 'peer-react');
+
+// The Playwright of the browser tests (end2end/node_modules): no second install.
+const { chromium } = createRequire(join(root, 'end2end', 'package.json'))('playwright');
+
+const { values: opts } = parseArgs({
+  options: {
+    n: { type: 'string', default: '200' },
+    warmup: { type: 'string', default: '10' },
+    only: { type: 'string' },
+    tabs: { type: 'string', default: '0' },
+    mutations: { type: 'string', default: '20' },
+  },
+});
+const N = positive('n', opts.n);
+const WARMUP = Math.max(1, positive('warmup', opts.warmup, true)); // >= 1: the first finds URLs
+const TABS = positive('tabs', opts.tabs, true);
+const MUTATIONS = positive('mutations', opts.mutations);
+if (TABS === 1) fail('--tabs needs at least 2 tabs');
+if (opts.only && !['leptos', 'react'].includes(opts.only)) fail('--only is leptos or react');
+
+/** How long one change may take to show in a tab before the run gives up on it. */
+const CHANGE_TIMEOUT_MS = 10_000;
+/** How long a tab may take to load, hydrate and open its event stream. */
+const OPEN_TIMEOUT_MS = 15_000;
+/** Both tabs must have no request in flight for this long before the next change. */
+const IDLE_MS = 30;
+
+function positive(name, text, zeroOk = false) {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < (zeroOk ? 0 : 1)) fail(`--${name} must be an integer >= ${zeroOk ? 0 : 1}`);
+  return value;
+}
+
+function fail(message) {
+  console.error(`latency.mjs: ${message}`);
+  process.exit(2);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+function freePort() {
+  return new Promise((ok, err) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', err);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => ok(port));
+    });
+  });
+}
+
+async function waitUntilServing(url, child, deadlineMs = 30_000) {
+  const deadline = Date.now() + deadlineMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited early with code ${child.exitCode}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`server did not answer at ${url} within ${deadlineMs} ms`);
+}
+
+/** Stops a child server by its process id: SIGTERM, then SIGKILL after 5 s. */
+async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  process.kill(child.pid, 'SIGTERM');
+  const timer = setTimeout(() => child.exitCode === null && process.kill(child.pid, 'SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** The demo's release server on a fresh database, started as end2end/support/global-setup.mjs
+ * does (without Redis: one instance). */
+async function startLeptos() {
+  const bin = join(root, 'target', 'release', 'query_tags_demo');
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`cargo leptos build --release\``);
+  const dataDir = mkdtempSync(join(tmpdir(), 'latency-bench-'));
+  const port = await freePort();
+  const child = spawn(bin, [], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: {
+      ...process.env,
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      LEPTOS_SITE_ROOT: join(root, 'target', 'site'),
+      LEPTOS_OUTPUT_NAME: 'query_tags_demo',
+      LEPTOS_ENV: 'PROD',
+      DEMO_DATABASE_PATH: join(dataDir, 'todos.sqlite3'),
+      RUST_LOG: process.env.RUST_LOG || 'warn',
+    },
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    await stopChild(child);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await waitUntilServing(base + '/', child);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { base, port, pid: child.pid, stop };
+}
+
+/** The React peer (building its bundle first if it is missing). */
+async function startReact() {
+  if (!existsSync(join(peerDir, 'node_modules'))) {
+    throw new Error(`${peerDir}/node_modules is missing: run \`npm ci\` there`);
+  }
+  if (!existsSync(join(peerDir, 'dist', 'app.js'))) {
+    console.log('building the React peer (npm run build)…');
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: peerDir, stdio: 'inherit' });
+  }
+  const port = await freePort();
+  const child = spawn(process.execPath, ['server.mjs'], {
+    cwd: peerDir,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, BENCH_ADDR: `127.0.0.1:${port}` },
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const stop = () => stopChild(child);
+  try {
+    await waitUntilServing(base + '/', child);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    base,
+    port,
+    pid: child.pid,
+    stop,
+    sessions: async () => (await (await fetch(base + '/api/stats')).json()).sessions,
+  };
+}
+
+const SYSTEMS = {
+  leptos: { label: 'leptos (demo)', start: startLeptos, streamPath: '/api/query-tags/events' },
+  react: { label: 'react (peer)', start: startReact, streamPath: '/api/events' },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Tabs
+
+/**
+ * Follows one tab's requests from the Node side (Playwright's request events): which requests
+ * it started since the last `reset()`, which are still in flight (event streams aside), and how
+ * many event streams it holds open.
+ */
+class Tab {
+  constructor(page, name, streamPath) {
+    this.page = page;
+    this.name = name;
+    this.started = [];
+    this.inFlight = new Set();
+    this.openStreams = 0;
+    this.lastActivity = Date.now();
+    const isStream = (request) => new URL(request.url()).pathname === streamPath;
+    page.on('request', (request) => {
+      this.lastActivity = Date.now();
+      if (isStream(request)) {
+        this.openStreams += 1;
+        return;
+      }
+      this.started.push({ method: request.method(), url: request.url() });
+      this.inFlight.add(request);
+    });
+    const done = (request) => {
+      this.lastActivity = Date.now();
+      if (isStream(request)) this.openStreams -= 1;
+      else this.inFlight.delete(request);
+    };
+    page.on('requestfinished', done);
+    page.on('requestfailed', done);
+  }
+
+  reset() {
+    this.started = [];
+  }
+
+  /** How many requests started since the last reset match `key` ("METHOD url"). */
+  count(key) {
+    return this.started.filter((r) => `${r.method} ${r.url}` === key).length;
+  }
+
+  /** Loads the page and waits until it is hydrated and its event stream is open. */
+  async open(url, timeout = OPEN_TIMEOUT_MS) {
+    await this.page.goto(url, { timeout });
+    await this.page.locator('.app[data-hydrated=true]').waitFor({ timeout });
+    await this.page.locator('.live[data-state=open]').waitFor({ timeout });
+    // Resource Timing keeps 250 entries by default; the script clears it after each change.
+    await this.page.evaluate(() => performance.setResourceTimingBufferSize(10_000));
+  }
+
+  /**
+   * Installs the observer that timestamps a row's arrival: `window.__expectRow(title)` returns
+   * a promise of `{ at, rows }`, `at` being the absolute time at which a non-provisional row
+   * with that title was first in the DOM, `rows` the number of rows then.
+   */
+  async watchRows() {
+    await this.page.evaluate(() => {
+      let wanted = null;
+      new MutationObserver(() => {
+        // The time first: the search below must not count.
+        const at = performance.timeOrigin + performance.now();
+        if (!wanted) return;
+        const rows = document.querySelectorAll('li.todo');
+        // New rows are appended (the list is oldest first): search from the end.
+        for (let i = rows.length - 1; i >= 0; i--) {
+          const row = rows[i];
+          if (!row.classList.contains('provisional') && row.querySelector('.title')?.textContent === wanted.title) {
+            wanted.resolve({ at, rows: rows.length });
+            wanted = null;
+            return;
+          }
+        }
+        // Attributes too: a provisional row may turn into the real one in place (in tab A).
+      }).observe(document.body, { childList: true, subtree: true, characterData: true, attributes: true, attributeFilter: ['class'] });
+      window.__expectRow = (title) => new Promise((resolve) => (wanted = { title, resolve }));
+    });
+  }
+
+  /** Starts waiting for the row (call before the change), returns a function awaiting it. */
+  async expectRow(title) {
+    await this.page.evaluate((t) => {
+      window.__rowSeen = window.__expectRow(t);
+    }, title);
+    return () => withTimeout(this.page.evaluate(() => window.__rowSeen), CHANGE_TIMEOUT_MS, `${this.name}: row`);
+  }
+
+  /** Adds a todo through the page's form (Playwright only triggers it: nothing here is timed). */
+  async addTodo(title) {
+    await this.page.getByLabel('New todo').fill(title);
+    await this.page.getByRole('button', { name: 'Add' }).click();
+  }
+
+  /** `performance.now()` in the tab, as an absolute time. */
+  now() {
+    return this.page.evaluate(() => performance.timeOrigin + performance.now());
+  }
+
+  /** The first Resource Timing entry for `url` that started at or after `since` (absolute),
+   * as absolute times; null if there is none. */
+  entry(url, since) {
+    return this.page.evaluate(
+      ({ url, since }) => {
+        const origin = performance.timeOrigin;
+        const e = performance
+          .getEntriesByType('resource')
+          .find((e) => e.name === url && origin + e.startTime >= since);
+        return e ? { start: origin + e.startTime, end: origin + e.responseEnd } : null;
+      },
+      { url, since },
+    );
+  }
+
+  clearTimings() {
+    return this.page.evaluate(() => performance.clearResourceTimings());
+  }
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Waits until no tab has a request in flight (event streams aside) for IDLE_MS. */
+async function settle(tabs) {
+  const deadline = Date.now() + CHANGE_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const busy = tabs.some((t) => t.inFlight.size > 0);
+    const quietFor = Date.now() - Math.max(...tabs.map((t) => t.lastActivity));
+    if (!busy && quietFor >= IDLE_MS) return;
+    await sleep(5);
+  }
+  throw new Error(`requests still in flight after ${CHANGE_TIMEOUT_MS} ms`);
+}
+
+let titles = 0;
+const uniqueTitle = (system) => `bench ${system} ${++titles} ${Math.random().toString(36).slice(2, 8)}`;
+
+/**
+ * One change made in `writer` and awaited in every tab of `readers` (and the writer itself);
+ * returns nothing but leaves the tabs idle and their request logs covering only this change.
+ */
+async function change(system, writer, readers) {
+  const title = uniqueTitle(system);
+  for (const tab of [writer, ...readers]) tab.reset();
+  const waits = await Promise.all(readers.map((tab) => tab.expectRow(title)));
+  const writerSees = await writer.expectRow(title);
+  const since = await writer.now();
+  await writer.addTodo(title);
+  const seen = await Promise.all(waits.map((wait) => wait()));
+  await writerSees();
+  await settle([writer, ...readers]);
+  return { title, since, seen };
+}
+
+/** Finds the mutation's and the list query's requests from one change (A writes, B reads). */
+async function discover(system, a, b) {
+  await change(system, a, [b]);
+  const mutation = a.started[0];
+  const list = b.started[0];
+  if (!mutation || !list) throw new Error(`${system}: cannot tell the mutation and list requests apart`);
+  return {
+    mutationUrl: mutation.url,
+    mutationKey: `${mutation.method} ${mutation.url}`,
+    listUrl: list.url,
+    listKey: `${list.method} ${list.url}`,
+  };
+}
+
+async function newBrowser() {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Latency mode
+
+async function measureLatency(system, server) {
+  const browser = await newBrowser();
+  try {
+    const context = await browser.newContext();
+    const { streamPath } = SYSTEMS[system];
+    const a = new Tab(await context.newPage(), 'A', streamPath);
+    const b = new Tab(await context.newPage(), 'B', streamPath);
+    for (const tab of [a, b]) {
+      await tab.open(server.base + '/');
+      await tab.watchRows();
+    }
+    const urls = await discover(system, a, b);
+    console.log(`  mutation request: ${urls.mutationKey}`);
+    console.log(`  list request:     ${urls.listKey}`);
+    const visibility = await Promise.all([a, b].map((t) => t.page.evaluate(() => document.visibilityState)));
+    console.log(`  tabs' visibility: A ${visibility[0]}, B ${visibility[1]}`);
+    for (let i = 1; i < WARMUP; i++) await change(system, a, [b]);
+
+    const samples = [];
+    for (let i = 0; i < N; i++) {
+      await a.clearTimings();
+      await b.clearTimings();
+      const { since, seen } = await change(system, a, [b]);
+      const request = await a.entry(urls.mutationUrl, since);
+      if (!request) throw new Error(`${system}: no Resource Timing entry for A's mutation`);
+      const refetch = await b.entry(urls.listUrl, request.start);
+      if (!refetch) throw new Error(`${system}: no Resource Timing entry for B's refetch`);
+      const { at, rows } = seen[0];
+      samples.push({
+        total: at - request.start,
+        request: request.end - request.start,
+        eventToRefetch: refetch.start - request.end,
+        refetch: refetch.end - refetch.start,
+        render: at - refetch.end,
+        rows,
+      });
+      if ((i + 1) % 50 === 0) console.log(`  ${i + 1}/${N}`);
+    }
+    return samples;
+  } finally {
+    await browser.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tabs mode
+
+/** Established TCP connections to the server's port (both directions show up: count the
+ * server's side only). */
+function tcpConnections(port) {
+  try {
+    const out = execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
+    return out.split('\n').filter((l) => l.trim()).length;
+  } catch {
+    return NaN;
+  }
+}
+
+async function measureTabs(system, server) {
+  const browser = await newBrowser();
+  try {
+    const context = await browser.newContext();
+    const { streamPath } = SYSTEMS[system];
+    const tabs = [];
+    const live = [];
+    for (let i = 1; i <= TABS; i++) {
+      const tab = new Tab(await context.newPage(), `tab ${i}`, streamPath);
+      tabs.push(tab);
+      try {
+        await tab.open(server.base + '/', 5_000);
+        await tab.watchRows();
+        live.push(tab);
+        console.log(`  ${tab.name}: open`);
+      } catch (e) {
+        console.log(`  ${tab.name}: NOT open after 5 s (${e.message.split('\n')[0]})`);
+      }
+    }
+    await sleep(500);
+    const streams = {
+      browser: tabs.reduce((n, t) => n + t.openStreams, 0),
+      perTab: tabs.map((t) => t.openStreams),
+      server: server.sessions ? await server.sessions() : null,
+      tcp: tcpConnections(server.port),
+    };
+    const [writer, ...readers] = live;
+    if (!writer || readers.length === 0) return { tabs: tabs.length, live: live.length, streams, perTab: null };
+
+    const urls = await discover(system, writer, readers);
+    const counts = live.map(() => 0);
+    let failures = 0;
+    for (let m = 0; m < MUTATIONS; m++) {
+      try {
+        await change(system, writer, readers);
+      } catch (e) {
+        failures += 1;
+        console.log(`  change ${m + 1}: ${e.message}`);
+        continue;
+      }
+      live.forEach((tab, i) => (counts[i] += tab.count(urls.listKey)));
+    }
+    const done = MUTATIONS - failures;
+    return {
+      tabs: tabs.length,
+      live: live.length,
+      streams,
+      listKey: urls.listKey,
+      done,
+      perTab: live.map((tab, i) => ({ name: tab.name, perChange: counts[i] / Math.max(done, 1) })),
+    };
+  } finally {
+    await browser.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and output
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+function summarize(values) {
+  const sorted = [...values].sort((x, y) => x - y);
+  return {
+    n: sorted.length,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    mean: sorted.reduce((s, v) => s + v, 0) / sorted.length,
+    min: sorted[0],
+    max: sorted[sorted.length - 1],
+  };
+}
+
+const ms = (v) => (Number.isFinite(v) ? v.toFixed(2) : '-');
+
+function table(header, rows) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) console.log(line(row));
+}
+
+function printLatency(results) {
+  console.log(`\nLatency: start of A's mutation request -> new row in B's DOM (ms; p99 nearest rank)`);
+  table(
+    ['system', 'n', 'p50', 'p99', 'mean', 'min', 'max'],
+    results.map(({ system, samples }) => {
+      const s = summarize(samples.map((x) => x.total));
+      return [SYSTEMS[system].label, s.n, ms(s.p50), ms(s.p99), ms(s.mean), ms(s.min), ms(s.max)];
+    }),
+  );
+  console.log(`\nBreakdown (median of each step, ms)`);
+  table(
+    ['system', "1 A's request", '2 event->B refetch', "3 B's refetch", '4 refetch end->DOM', 'rows in B (first-last)'],
+    results.map(({ system, samples }) => {
+      const med = (k) => ms(summarize(samples.map((x) => x[k])).p50);
+      const rows = `${samples[0].rows}-${samples[samples.length - 1].rows}`;
+      return [SYSTEMS[system].label, med('request'), med('eventToRefetch'), med('refetch'), med('render'), rows];
+    }),
+  );
+  // Step 4 against the list's length: the first and the last fifth of the run.
+  console.log(`\nStep 4 (refetch end -> DOM) by list length (median, ms)`);
+  table(
+    ['system', 'first fifth', 'rows', 'last fifth', 'rows'],
+    results.map(({ system, samples }) => {
+      const k = Math.max(1, Math.floor(samples.length / 5));
+      const first = samples.slice(0, k);
+      const last = samples.slice(-k);
+      const med = (xs) => ms(summarize(xs.map((x) => x.render)).p50);
+      const span = (xs) => `${xs[0].rows}-${xs[xs.length - 1].rows}`;
+      return [SYSTEMS[system].label, med(first), span(first), med(last), span(last)];
+    }),
+  );
+}
+
+function printTabs(results) {
+  console.log(`\nTabs: ${TABS} tabs in one context, ${MUTATIONS} changes made in tab 1`);
+  for (const { system, r } of results) {
+    console.log(`\n${SYSTEMS[system].label}: ${r.live}/${r.tabs} tabs loaded and live`);
+    console.log(
+      `  event streams open: ${r.streams.browser} in the browser (per tab: ${r.streams.perTab.join(' ')}; ` +
+        `Playwright request events for ${SYSTEMS[system].streamPath} not yet finished or failed)`,
+    );
+    console.log(
+      `                      ${r.streams.server ?? 'n/a (no stats endpoint)'} held by the server (GET /api/stats), ` +
+        `${r.streams.tcp} established TCP connections to its port (ss)`,
+    );
+    if (!r.perTab) {
+      console.log('  no change measured: fewer than two live tabs');
+      continue;
+    }
+    const total = r.perTab.reduce((s, t) => s + t.perChange, 0);
+    console.log(`  list requests (${r.listKey.replace(/^(\S+) https?:\/\/[^/]+/, '$1 ')}) per change, over ${r.done} changes:`);
+    console.log(`    ${r.perTab.map((t) => `${t.name}: ${t.perChange.toFixed(2)}`).join(', ')}`);
+    console.log(`    total ${total.toFixed(2)} per change over ${r.perTab.length} tabs`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** The server running now, stopped on Ctrl-C too. */
+let running = null;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, async () => {
+    if (running) await running.stop();
+    process.exit(130);
+  });
+}
+
+async function main() {
+  const systems = opts.only ? [opts.only] : ['leptos', 'react'];
+  console.log(
+    `Chromium ${'/usr/bin/chromium'}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} ` +
+      `(the machine's other work shows in the numbers)`,
+  );
+  const latency = [];
+  const tabs = [];
+  for (const system of systems) {
+    console.log(`\n${SYSTEMS[system].label}: starting the server`);
+    const server = await SYSTEMS[system].start();
+    running = server;
+    console.log(`  ${server.base} (pid ${server.pid})`);
+    try {
+      if (TABS > 0) tabs.push({ system, r: await measureTabs(system, server) });
+      else latency.push({ system, samples: await measureLatency(system, server) });
+    } finally {
+      await server.stop();
+      running = null;
+    }
+  }
+  if (latency.length) printLatency(latency);
+  if (tabs.length) printTabs(tabs);
+  console.log(`\nload average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

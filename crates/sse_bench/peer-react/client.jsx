@@ -1,0 +1,189 @@
+// The React peer's page: the demo's Todos page (`src/app/todos.rs`) in React 19 + TanStack
+// Query 5, kept live the way leptos_query_tags does it: one EventSource per page, and each
+// `invalidate` event invalidates the cached queries whose tags it matches.
+//
+// The markup follows the demo's (same classes, same label and button), so one driver
+// (`../e2e/latency.mjs`) measures both pages:
+// - `.app[data-hydrated=true]` once React has mounted the page,
+// - `.live[data-state=open]` once the event stream said hello,
+// - rows are `li.todo` with a `.title`.
+import { StrictMode, useEffect, useState } from 'react';
+import { createRoot } from 'react-dom/client';
+import {
+  QueryClient,
+  QueryClientProvider,
+  useMutation,
+  useQuery,
+  useQueryClient,
+} from '@tanstack/react-query';
+
+/** A query tag matches an event's tag if it equals it or lies below it (`todos` covers
+ * `todos.list`): the prefix match of leptos_query_tags, on dot-separated segments. */
+function tagMatches(queryTag, eventTag) {
+  return queryTag === eventTag || queryTag.startsWith(`${eventTag}.`);
+}
+
+async function json(response) {
+  if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+  return response.json();
+}
+
+const fetchTodos = () => fetch('/api/todos').then(json);
+
+const addTodo = (title) =>
+  fetch('/api/todos', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ title }),
+  }).then(json);
+
+/** Keeps one event stream open for the page's lifetime; reports its state. */
+function useLiveInvalidation(queryClient) {
+  const [state, setState] = useState('connecting');
+  useEffect(() => {
+    const source = new EventSource('/api/events');
+    source.addEventListener('hello', () => setState('open'));
+    source.addEventListener('invalidate', (event) => {
+      const { tags } = JSON.parse(event.data);
+      queryClient.invalidateQueries({
+        predicate: (query) =>
+          query.meta?.tags?.some((queryTag) => tags.some((tag) => tagMatches(queryTag, tag))) ??
+          false,
+      });
+    });
+    // EventSource reconnects by itself; `error` means it is between attempts.
+    source.addEventListener('error', () => setState('reconnecting'));
+    return () => source.close();
+  }, [queryClient]);
+  return state;
+}
+
+function LiveBadge({ state }) {
+  const label = state === 'open' ? 'Live' : state === 'reconnecting' ? 'Reconnecting' : 'Connecting';
+  return (
+    <span className="live" data-state={state}>
+      <span className="dot"></span>
+      {label}
+    </span>
+  );
+}
+
+function TodoRow({ todo }) {
+  return (
+    <li className={todo.done ? 'todo done' : 'todo'} data-id={todo.id}>
+      <label>
+        <input type="checkbox" checked={todo.done} readOnly />
+        <span className="title">{todo.title}</span>
+      </label>
+      <button className="delete" aria-label="Delete" title="Delete">
+        ×
+      </button>
+    </li>
+  );
+}
+
+function TodosPage() {
+  const queryClient = useQueryClient();
+  const todos = useQuery({ queryKey: ['todos'], queryFn: fetchTodos, meta: { tags: ['todos'] } });
+  const add = useMutation({
+    mutationFn: addTodo,
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ['todos'] }),
+  });
+  const [title, setTitle] = useState('');
+
+  const onSubmit = (event) => {
+    event.preventDefault();
+    if (title.trim()) {
+      add.mutate(title);
+      setTitle('');
+    }
+  };
+
+  let body;
+  if (todos.isPending) {
+    body = <p className="muted">Loading…</p>;
+  } else if (todos.isError) {
+    body = (
+      <p className="error" role="alert">
+        {todos.error.message}
+      </p>
+    );
+  } else if (todos.data.length === 0) {
+    body = <p className="empty">Nothing to do. Add a todo above.</p>;
+  } else {
+    const open = todos.data.filter((t) => !t.done).length;
+    body = (
+      <>
+        <ul className="todo-list">
+          {todos.data.map((todo) => (
+            <TodoRow key={todo.id} todo={todo} />
+          ))}
+        </ul>
+        <p className="muted count">{open} open</p>
+      </>
+    );
+  }
+
+  return (
+    <section className="card todos">
+      <header className="card-header">
+        <h1>Todos</h1>
+        <p className="muted">Shared by everyone. Open this page in two windows: changes appear in both.</p>
+      </header>
+      <form className="add-form" onSubmit={onSubmit}>
+        <input
+          type="text"
+          name="title"
+          placeholder="What needs doing?"
+          maxLength={200}
+          autoComplete="off"
+          aria-label="New todo"
+          value={title}
+          onChange={(event) => setTitle(event.target.value)}
+        />
+        <button type="submit" disabled={add.isPending}>
+          Add
+        </button>
+      </form>
+      {add.isError && (
+        <p className="error" role="alert">
+          {add.error.message}
+        </p>
+      )}
+      {body}
+    </section>
+  );
+}
+
+function App({ queryClient }) {
+  const live = useLiveInvalidation(queryClient);
+  // Effects run after the first commit: from then on the page is interactive.
+  const [hydrated, setHydrated] = useState(false);
+  useEffect(() => setHydrated(true), []);
+  return (
+    <div className="app" data-hydrated={String(hydrated)}>
+      <header className="topbar">
+        <a className="brand" href="/">
+          query<span>tags</span>
+        </a>
+        <nav>
+          <a href="/">Todos</a>
+        </nav>
+        <LiveBadge state={live} />
+      </header>
+      <main>
+        <TodosPage />
+      </main>
+      <footer className="muted">React 19 + TanStack Query 5 peer of the leptos_query_tags demo.</footer>
+    </div>
+  );
+}
+
+const queryClient = new QueryClient();
+createRoot(document.getElementById('root')).render(
+  <StrictMode>
+    <QueryClientProvider client={queryClient}>
+      <App queryClient={queryClient} />
+    </QueryClientProvider>
+  </StrictMode>,
+);
