@@ -66,3 +66,29 @@ export async function recordRows(page) {
   });
   return async () => page.evaluate(() => window.__rowsSeen);
 }
+
+/** How many event streams instance A (or the instance at `base`) holds, from its metrics. */
+export async function streamsOpen(base = url('')) {
+  const text = await (await fetch(`${base}/api/query-tags/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('query_tags_streams '));
+  if (!line) throw new Error(`no query_tags_streams in the metrics:\n${text}`);
+  return Number(line.split(' ')[1]);
+}
+
+/** The ids of the events a tab applied, oldest first (from the page's event log). */
+export async function eventIds(page) {
+  const ids = await page.$$eval('.event-log [data-event-id]', (items) => items.map((li) => li.dataset.eventId));
+  return ids.reverse();
+}
+
+/** Publishes an invalidation through the hub's publish endpoint (as a job outside the app
+ * would); returns the event's id. */
+export async function publish(tags, scope = 'global', base = url('')) {
+  const response = await fetch(`${base}/api/query-tags/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${process.env.E2E_PUBLISH_SECRET}` },
+    body: JSON.stringify({ tags, scope }),
+  });
+  if (!response.ok) throw new Error(`publish: ${response.status} ${await response.text()}`);
+  return (await response.json()).id;
+}

@@ -6,6 +6,7 @@
 // a load balancer: new connections go to the first instance that is up), whose control endpoint
 // (`E2E_CONTROL_URL`: `POST /stop/A`, `POST /start/A`) stops and starts instance A.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -78,6 +79,9 @@ export default async function globalSetup() {
   });
   await waitForPort(redisPort, redis, 10_000);
 
+  // For tests that publish in a user's scope through `POST <base>/publish`.
+  const publishSecret = randomBytes(24).toString('hex');
+  process.env.E2E_PUBLISH_SECRET = publishSecret;
   const instances = {};
   const start = async (name, port) => {
     const baseUrl = `http://127.0.0.1:${port}`;
@@ -92,6 +96,7 @@ export default async function globalSetup() {
         LEPTOS_ENV: 'PROD',
         DEMO_DATABASE_PATH: join(dataDir, 'todos.sqlite3'),
         QUERY_TAGS_REDIS_URL: `redis://127.0.0.1:${redisPort}/`,
+        QUERY_TAGS_PUBLISH_SECRET: publishSecret,
         RUST_LOG: process.env.RUST_LOG || 'warn',
       },
     });

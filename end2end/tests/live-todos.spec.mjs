@@ -57,7 +57,7 @@ test('a rejected server function shows its error and publishes no invalidation',
   const page = await (await browser.newContext()).newPage();
   const errors = watchErrors(page);
   await openTodos(page);
-  const events = async () => Number((await page.locator('.live').getAttribute('title')).split(' ')[0]);
+  const events = async () => Number(await page.locator('.live').getAttribute('data-events'));
 
   const title = unique('Exactly fits');
   await addTodo(page, title);

@@ -5,6 +5,7 @@ pub mod todos;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_query_tags::devtools::QueryTagsDevtools;
 use leptos_query_tags::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
@@ -61,6 +62,7 @@ pub fn App() -> impl IntoView {
                     </Router>
                 </main>
                 <EventLog />
+                <QueryTagsDevtools />
                 <footer class="muted">
                     "Built with Leptos and leptos_query_tags: server functions invalidate tags, "
                     "browsers refetch exactly the matching queries."
@@ -87,11 +89,14 @@ fn LiveBadge() -> impl IntoView {
         let client = client.clone();
         move || client.as_ref().is_some_and(QueryTagsClient::is_leader)
     });
-    let events = move || client.as_ref().map_or(0, QueryTagsClient::events_received);
+    let events =
+        Signal::derive(move || client.as_ref().map_or(0, QueryTagsClient::events_received));
     let label = move || match state.get() {
         ConnectionState::Open => "Live".to_owned(),
         ConnectionState::Idle | ConnectionState::Connecting => "Connecting".to_owned(),
-        ConnectionState::Reconnecting { attempt, .. } => format!("Reconnecting (attempt {attempt})"),
+        ConnectionState::Reconnecting { attempt, .. } => {
+            format!("Reconnecting (attempt {attempt})")
+        }
         ConnectionState::Offline => "Offline".to_owned(),
         ConnectionState::Failed { status, reason } => format!("Refused: {status} {reason}"),
     };
@@ -101,7 +106,7 @@ fn LiveBadge() -> impl IntoView {
         } else {
             "another tab holds the event stream"
         };
-        format!("{}; {role}; {} events received", state.get(), events())
+        format!("{}; {role}; {} events received", state.get(), events.get())
     };
     view! {
         <span
@@ -109,6 +114,7 @@ fn LiveBadge() -> impl IntoView {
             role="status"
             data-state=move || state.get().as_str()
             data-leader=move || leader.get().to_string()
+            data-events=move || events.get().to_string()
             title=title
         >
             <span class="dot"></span>

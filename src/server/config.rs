@@ -172,6 +172,12 @@ impl Config {
             .queue_capacity(q.queue_capacity)
             .scope_resolver(super::scopes::resolve);
         let builder = builder.prometheus_endpoint(q.metrics);
+        // The publish endpoint is on only with a secret, and secrets come from the environment,
+        // never from a file in the repository.
+        let builder = match std::env::var("QUERY_TAGS_PUBLISH_SECRET") {
+            Ok(secret) if !secret.is_empty() => builder.publish_secret(secret),
+            _ => builder,
+        };
         let builder = match q.redis_url.as_str() {
             "" => builder,
             url => builder.redis(url),

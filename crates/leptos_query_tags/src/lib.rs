@@ -11,6 +11,7 @@
 //! | [`cache`] | everywhere | the query cache: dedup, freshness, invalidation by tag, gc |
 //! | [`query`] | everywhere | [`use_query`](query::use_query), [`use_mutation`](query::use_mutation), [`QueryClient`](query::QueryClient), [`QueryTagsProvider`](query::QueryTagsProvider) |
 //! | `client` | browser (`hydrate`, `csr`) | the event stream, shared by a browser's tabs: leadership, reconnect, resume, dispatch |
+//! | [`devtools`] | browser, debug builds (`devtools`) | `<QueryTagsDevtools/>`: connection, events, cache |
 //! | `server` | server (`ssr`) | the hub: SSE endpoint, replay, `invalidate_tags` |
 //!
 //! ```
@@ -38,6 +39,10 @@ pub mod query;
 pub mod tags;
 
 mod client;
+
+#[cfg(feature = "devtools")]
+#[cfg_attr(docsrs, doc(cfg(feature = "devtools")))]
+pub mod devtools;
 
 #[cfg(feature = "ssr")]
 pub mod server;

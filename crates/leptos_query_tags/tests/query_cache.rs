@@ -634,3 +634,39 @@ async fn a_successful_optimistic_write_is_kept_and_then_confirmed_by_a_refetch()
     assert_eq!(*fetches.lock().unwrap(), 2, "and confirmed by one refetch");
     assert_eq!(client.get_query_data(&list, &()), both);
 }
+
+#[tokio::test]
+async fn inspect_shows_each_entry_with_its_timers_and_remove_takes_only_unused_ones() {
+    let (owner, client, clock) = app();
+    let (query, _) = instant("todo");
+    let query = query
+        .stale_time(Duration::from_secs(10))
+        .gc_time(Duration::from_secs(60))
+        .tags(|key| vec![app_tags::todos::by_id(*key)]);
+    let (child, _) = mount(&owner, &query, 1);
+    let (other, _) = mount(&owner, &query, 2);
+    settle().await;
+    clock.advance(Duration::from_secs(4));
+    drop(other);
+    settle().await;
+    let entries = client.cache().inspect();
+    assert_eq!(entries.len(), 2);
+    let (one, two) = (&entries[0], &entries[1]);
+    assert_eq!(one.key, query.key(&1));
+    assert_eq!(one.tags, vec![app_tags::todos::by_id(1)]);
+    assert_eq!(one.status.observers, 1);
+    assert_eq!(one.stale_in, Some(Duration::from_secs(6)));
+    assert_eq!(one.gc_in, None, "in use");
+    assert_eq!(two.gc_in, Some(Duration::from_secs(60)));
+    assert_eq!(
+        one.data_json, None,
+        "data as JSON only where devtools are compiled in"
+    );
+
+    assert!(!client.cache().remove(&query.key(&1)), "in use: stays");
+    assert!(client.cache().remove(&query.key(&2)));
+    assert_eq!(client.len(), 1);
+    client.invalidate(&[app_tags::todos::all()]);
+    assert_eq!(client.cache().inspect()[0].stale_in, None, "invalidated");
+    drop(child);
+}

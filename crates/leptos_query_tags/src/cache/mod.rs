@@ -17,5 +17,5 @@ mod clock;
 mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use store::{retry_delay, CacheOptions, QueryCache, QueryKey, QueryStatus};
+pub use store::{retry_delay, CacheOptions, EntryInspection, QueryCache, QueryKey, QueryStatus};
 pub(crate) use store::{FetchSpec, Listener, Notice, Outcome, ResultTagsFn, Value};

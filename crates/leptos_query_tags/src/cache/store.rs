@@ -182,6 +182,32 @@ pub(crate) struct FetchSpec {
     pub(crate) tags: Vec<Tag>,
     pub(crate) result_tags: Option<ResultTagsFn>,
     pub(crate) options: CacheOptions,
+    /// Shows the data as JSON (set only where devtools are compiled in).
+    pub(crate) to_json: Option<JsonFn>,
+}
+
+/// Writes a cached value as JSON, for devtools.
+pub(crate) type JsonFn = Arc<dyn Fn(&Value) -> Option<String> + Send + Sync>;
+
+/// One cached entry as devtools show it ([`QueryCache::inspect`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EntryInspection {
+    /// The entry's key.
+    pub key: QueryKey,
+    /// Its tags (from the key and from the data).
+    pub tags: Vec<Tag>,
+    /// Its state.
+    pub status: QueryStatus,
+    /// Its settings.
+    pub options: CacheOptions,
+    /// Time until the data turns stale (`None`: stale already, or no data).
+    pub stale_in: Option<Duration>,
+    /// Time until an unused entry is collected (`None`: in use).
+    pub gc_in: Option<Duration>,
+    /// The data as JSON, where the query's data type is serializable and devtools are compiled
+    /// in.
+    pub data_json: Option<String>,
 }
 
 struct InFlight {
@@ -805,6 +831,54 @@ impl QueryCache {
             }
         }
         expired.len()
+    }
+
+    /// Every cached entry, sorted by key, as devtools show it.
+    pub fn inspect(&self) -> Vec<EntryInspection> {
+        let now = self.now();
+        let state = self.state();
+        let mut entries: Vec<EntryInspection> = state
+            .entries
+            .iter()
+            .map(|(key, e)| EntryInspection {
+                key: key.clone(),
+                tags: e.all_tags(),
+                status: e.status(now),
+                options: e.options,
+                stale_in: e
+                    .data_at
+                    .map(|at| (at + e.options.stale_time).saturating_sub(now))
+                    .filter(|left| !left.is_zero() && !e.invalidated),
+                gc_in: e
+                    .unused_since
+                    .filter(|_| e.observers.is_empty())
+                    .map(|since| (since + e.options.gc_time).saturating_sub(now)),
+                data_json: e
+                    .spec
+                    .as_ref()
+                    .and_then(|spec| spec.to_json.as_ref())
+                    .zip(e.data.as_ref())
+                    .and_then(|(json, data)| json(data)),
+            })
+            .collect();
+        entries.sort_by_cached_key(|e| e.key.to_string());
+        entries
+    }
+
+    /// Removes an entry no component uses (nor a fetch or a mutation); returns whether it did.
+    /// An entry in use stays: invalidate it instead.
+    pub fn remove(&self, key: &QueryKey) -> bool {
+        let mut state = self.state();
+        let removable = state.entries.get(key).is_some_and(|e| {
+            e.observers.is_empty() && e.fetch.is_none() && e.pending_mutations == 0
+        });
+        if removable {
+            if let Some(entry) = state.entries.remove(key) {
+                state.keys.remove(&entry.id);
+                state.index.remove(&entry.id);
+            }
+        }
+        removable
     }
 
     /// Tells the observers of every stale entry in use to run again, where `wants` allows it

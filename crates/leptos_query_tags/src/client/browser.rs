@@ -57,7 +57,11 @@ struct Runtime {
 }
 
 impl Runtime {
-    fn install(client: QueryTagsClient, cursor: Option<Cursor>, identity: Option<String>) -> Shared {
+    fn install(
+        client: QueryTagsClient,
+        cursor: Option<Cursor>,
+        identity: Option<String>,
+    ) -> Shared {
         let runtime = Rc::new(RefCell::new(Runtime {
             client,
             identity,
@@ -68,14 +72,15 @@ impl Runtime {
         }));
         let listen = |name: &'static str, action: fn(&Shared, &web_sys::Event)| {
             let weak = Rc::downgrade(&runtime);
-            let closure = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
-                if let Some(runtime) = weak.upgrade() {
-                    action(&runtime, &event);
-                }
-            });
+            let closure =
+                Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+                    if let Some(runtime) = weak.upgrade() {
+                        action(&runtime, &event);
+                    }
+                });
             if let Some(window) = web_sys::window() {
-                let _ = window
-                    .add_event_listener_with_callback(name, closure.as_ref().unchecked_ref());
+                let _ =
+                    window.add_event_listener_with_callback(name, closure.as_ref().unchecked_ref());
             }
             runtime.borrow_mut().listeners.push((name, closure));
         };
@@ -210,7 +215,8 @@ fn request_lock(runtime: &Shared, name: &str, steal: bool) {
     let Ok(locks) = Reflect::get(&window.navigator(), &"locks".into()) else {
         return;
     };
-    let Ok(request) = Reflect::get(&locks, &"request".into()).and_then(|f| f.dyn_into::<Function>())
+    let Ok(request) =
+        Reflect::get(&locks, &"request".into()).and_then(|f| f.dyn_into::<Function>())
     else {
         return;
     };
@@ -395,7 +401,8 @@ impl Port for BrowserPort {
                     }
                 }
             });
-            let _ = source.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+            let _ =
+                source.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
             listeners.push(listener);
         };
         for name in [
@@ -504,7 +511,10 @@ impl Port for BrowserPort {
         leptos::task::spawn_local(async move {
             Runtime::hide(&runtime);
             runtime.borrow_mut().identity = Some(identity.clone());
-            runtime.borrow().client.update_info(|i| i.identity = Some(identity));
+            runtime
+                .borrow()
+                .client
+                .update_info(|i| i.identity = Some(identity));
             Runtime::show(&runtime);
         });
     }

@@ -87,7 +87,10 @@ impl Received {
             self.floor = Some(start);
             self.seen.clear();
         }
-        if self.resume.is_none_or(|r| r.epoch != start.epoch || r < start) {
+        if self
+            .resume
+            .is_none_or(|r| r.epoch != start.epoch || r < start)
+        {
             self.resume = Some(start);
         }
         // A log kept out of order may have gaps: it starts again here.
@@ -188,7 +191,10 @@ impl Received {
         let events = self
             .log
             .iter()
-            .filter(|e| e.id().is_some_and(|id| id.epoch != after.epoch || id > after))
+            .filter(|e| {
+                e.id()
+                    .is_some_and(|id| id.epoch != after.epoch || id > after)
+            })
             .cloned()
             .collect();
         (events, complete)
@@ -214,7 +220,11 @@ mod tests {
     #[test]
     fn duplicates_are_dropped_whatever_the_order() {
         let mut r = Received::new(Some(c(3)));
-        assert_eq!(r.accept(c(2)), Verdict::Duplicate, "at or below the render cursor");
+        assert_eq!(
+            r.accept(c(2)),
+            Verdict::Duplicate,
+            "at or below the render cursor"
+        );
         assert_eq!(r.accept(c(3)), Verdict::Duplicate);
         assert_eq!(r.accept(c(9)), Verdict::New);
         // A late event (a catch-up after a live relay) is still new: seqs have gaps.
@@ -240,7 +250,11 @@ mod tests {
         let other = Cursor { epoch: 8, seq: 1 };
         assert_eq!(r.accept(other), Verdict::NewEpoch);
         assert_eq!(r.accept(other), Verdict::Duplicate);
-        assert_eq!(r.accept(c(5)), Verdict::Duplicate, "late events of the old log");
+        assert_eq!(
+            r.accept(c(5)),
+            Verdict::Duplicate,
+            "late events of the old log"
+        );
         assert_eq!(r.accept(Cursor { epoch: 8, seq: 2 }), Verdict::New);
     }
 
@@ -272,7 +286,10 @@ mod tests {
         let (events, complete) = r.since(Some(c(11)));
         assert!(complete);
         assert_eq!(
-            events.iter().map(|e| e.id().unwrap().seq).collect::<Vec<_>>(),
+            events
+                .iter()
+                .map(|e| e.id().unwrap().seq)
+                .collect::<Vec<_>>(),
             [14, 15]
         );
         let (_, complete) = r.since(Some(c(9)));
@@ -297,7 +314,11 @@ mod tests {
         let moved = Cursor { epoch: 9, seq: 3 };
         r.reset_to(moved);
         assert_eq!(r.resume(), Some(moved));
-        assert_eq!(r.accept(c(13)), Verdict::Duplicate, "the old epoch is retired");
+        assert_eq!(
+            r.accept(c(13)),
+            Verdict::Duplicate,
+            "the old epoch is retired"
+        );
         assert_eq!(r.accept(Cursor { epoch: 9, seq: 3 }), Verdict::Duplicate);
         assert_eq!(r.accept(Cursor { epoch: 9, seq: 4 }), Verdict::New);
     }

@@ -95,7 +95,9 @@ enum Stream {
     Closed,
     /// An `EventSource` is open or opening; `opened` once it fired `open`, `live` once the hub
     /// said hello.
-    Opening { opened: bool },
+    Opening {
+        opened: bool,
+    },
     Live,
     /// Probing the URL after an error before `open`.
     Probing,
@@ -162,7 +164,8 @@ impl<P: Port> Tab<P> {
     /// Starts the tab: a solo tab opens its stream, a follower asks to be caught up.
     pub(crate) fn start(&mut self) {
         self.client.set_leader(self.role != Role::Follower);
-        self.client.update_info(|i| i.identity = self.identity.clone());
+        self.client
+            .update_info(|i| i.identity = self.identity.clone());
         match self.role {
             Role::Solo | Role::Leader => self.connect(),
             Role::Follower => {
@@ -456,10 +459,7 @@ impl<P: Port> Tab<P> {
         }
         if self.identity.is_some() {
             // Another user's data may be on screen: everything is stale.
-            self.apply(
-                &Wire::Unreadable { id: None },
-                EventOrigin::Stream,
-            );
+            self.apply(&Wire::Unreadable { id: None }, EventOrigin::Stream);
         }
         self.stop();
         self.port.switch_identity(identity);

@@ -63,7 +63,9 @@ impl Port for Fake {
     fn post(&mut self, message: &TabMessage) {
         // Through JSON, as the real channel carries them.
         let text = serde_json::to_string(message).unwrap();
-        self.bus.borrow_mut().push(serde_json::from_str(&text).unwrap());
+        self.bus
+            .borrow_mut()
+            .push(serde_json::from_str(&text).unwrap());
     }
     fn steal_lock(&mut self) {
         self.steals += 1;
@@ -196,10 +198,18 @@ fn a_solo_tab_opens_from_its_render_cursor_and_applies_each_event_once() {
     invalidate(&mut tab, generation, c(6), "todos");
     invalidate(&mut tab, generation, c(6), "todos");
     invalidate(&mut tab, generation, c(3), "todos");
-    assert_eq!(ids(&client), [6], "a duplicate and an event before the render are dropped");
+    assert_eq!(
+        ids(&client),
+        [6],
+        "a duplicate and an event before the render are dropped"
+    );
     let record = &client.event_log()[0];
     assert_eq!(record.tags, vec![t::todos::all()]);
-    assert_eq!(record.matched.len(), 1, "only the todo list matched: {record:?}");
+    assert_eq!(
+        record.matched.len(),
+        1,
+        "only the todo list matched: {record:?}"
+    );
     assert!(record.matched[0].0.starts_with("todos"));
     assert_eq!(record.origin, EventOrigin::Stream);
     assert_eq!(client.connection_info().cursor, Some(c(6)));
@@ -218,7 +228,11 @@ fn a_broken_stream_reconnects_after_a_full_jitter_backoff_from_the_last_event() 
     invalidate(&mut tab, g1, c(2), "todos");
 
     tab.stream_error(g1);
-    assert_eq!(tab.port().closed, 1, "the client closes the EventSource itself");
+    assert_eq!(
+        tab.port().closed,
+        1,
+        "the client closes the EventSource itself"
+    );
     let start = world.now.get();
     // random() is 0.5: half of the first ceiling (1 s).
     assert_eq!(
@@ -368,7 +382,10 @@ fn offline_closes_the_stream_and_online_reconnects_soon() {
     tab.online();
     assert_eq!(client.connection_state().as_str(), "reconnecting");
     let at = tab.port().timers[&Timer::Retry];
-    assert!(at - world.now.get() < 1_000, "jittered within the first second");
+    assert!(
+        at - world.now.get() < 1_000,
+        "jittered within the first second"
+    );
     world.advance(at - world.now.get());
     tab.timer(Timer::Retry);
     assert_eq!(tab.port().opened.len(), 2);
@@ -386,7 +403,11 @@ fn the_leader_relays_and_every_follower_applies_each_event_exactly_once() {
     assert_eq!(url, format!("/api/query-tags/events?cursor={}", c(2)));
     hello(&mut a, g, c(2), "ada");
     world.deliver(&mut [&mut a, &mut b]);
-    assert_eq!(cb.connection_state(), ConnectionState::Open, "the leader's state");
+    assert_eq!(
+        cb.connection_state(),
+        ConnectionState::Open,
+        "the leader's state"
+    );
 
     for seq in [3, 5, 8] {
         invalidate(&mut a, g, c(seq), "todos");
@@ -426,7 +447,9 @@ fn a_tab_that_joins_late_is_caught_up_from_its_render_cursor() {
     world.deliver(&mut [&mut a, &mut older]);
     assert_eq!(ids(&co), [4, 6, 7]);
     assert!(
-        co.event_log().iter().all(|e| e.origin == EventOrigin::CatchUp),
+        co.event_log()
+            .iter()
+            .all(|e| e.origin == EventOrigin::CatchUp),
         "{:?}",
         co.event_log()
     );
@@ -549,7 +572,11 @@ fn another_user_moves_the_tabs_to_another_channel() {
     assert_eq!(a.port().switched, ["bob"]);
     assert_eq!(ca.connection_state(), ConnectionState::Connecting);
     world.deliver(&mut [&mut a, &mut b]);
-    assert_eq!(b.port().switched, ["bob"], "the other tabs of Ada's channel move too");
+    assert_eq!(
+        b.port().switched,
+        ["bob"],
+        "the other tabs of Ada's channel move too"
+    );
     // Nothing of the old stream is applied after the move.
     invalidate(&mut a, g, c(3), "todos");
     assert!(ids(&ca).is_empty());

@@ -56,8 +56,8 @@ impl Sse<'_> {
                     Incoming::Ignored
                 }
             },
-            event::INVALIDATE => Incoming::Event(
-                match serde_json::from_str::<Invalidation>(self.data) {
+            event::INVALIDATE => {
+                Incoming::Event(match serde_json::from_str::<Invalidation>(self.data) {
                     Ok(invalidation) => Wire::Invalidate {
                         id,
                         tags: invalidation.tags,
@@ -68,8 +68,8 @@ impl Sse<'_> {
                         );
                         Wire::Unreadable { id }
                     }
-                },
-            ),
+                })
+            }
             event::RESET => Incoming::Event(match serde_json::from_str::<Reset>(self.data) {
                 Ok(reset) => Wire::Reset {
                     id,

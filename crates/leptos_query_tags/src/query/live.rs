@@ -68,7 +68,9 @@ impl fmt::Display for ConnectionState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConnectionState::Failed { status, reason } => write!(f, "failed ({status} {reason})"),
-            ConnectionState::Reconnecting { attempt, .. } => write!(f, "reconnecting (attempt {attempt})"),
+            ConnectionState::Reconnecting { attempt, .. } => {
+                write!(f, "reconnecting (attempt {attempt})")
+            }
             other => f.write_str(other.as_str()),
         }
     }

@@ -189,6 +189,7 @@ where
                 }) as crate::cache::ResultTagsFn
             }),
             options: self.options,
+            to_json: None,
         }
     }
 }

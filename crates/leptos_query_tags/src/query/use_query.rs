@@ -1,7 +1,7 @@
 //! [`use_query`]: a cached, tagged query in a component, built on a Leptos [`Resource`].
 
 use super::query_client::{downcast, typed, use_query_client, Query, QueryClient};
-use crate::cache::{Listener, Notice, QueryKey, QueryStatus, Value};
+use crate::cache::{FetchSpec, Listener, Notice, QueryKey, QueryStatus, Value};
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -213,7 +213,7 @@ where
                         return Some(Ok(downcast(&value)));
                     }
                 }
-                let spec = query.spec(&key);
+                let spec = spec_of(&query, &key);
                 loop {
                     let outcome = cache.read(&cache_key, &spec).await;
                     if let Some(result) = typed::<T, E>(outcome) {
@@ -244,7 +244,7 @@ where
                 if observer
                     .client
                     .cache()
-                    .seed(&cache_key, value, &query.spec(&key))
+                    .seed(&cache_key, value, &spec_of(&query, &key))
                 {
                     observer.shown.set(Some(cache_key));
                 }
@@ -296,7 +296,7 @@ impl Observer {
     fn attach<K, T, E>(self: &Arc<Self>, query: &Query<K, T, E>, key: Option<&K>)
     where
         K: Serialize + Clone + Send + Sync + 'static,
-        T: Clone + Send + Sync + 'static,
+        T: Clone + Serialize + Send + Sync + 'static,
         E: Clone + Send + Sync + 'static,
     {
         let wanted = key.map(|key| (query.key(key), key));
@@ -317,7 +317,7 @@ impl Observer {
             let id = self
                 .client
                 .cache()
-                .add_observer(&cache_key, &query.spec(key), listener);
+                .add_observer(&cache_key, &spec_of(query, key), listener);
             self.status
                 .set(self.client.cache().status(&cache_key).unwrap_or_default());
             *current = Some((cache_key, id));
@@ -374,4 +374,27 @@ impl Observer {
             self.client.cache().remove_observer(&key, id);
         }
     }
+}
+
+/// The query's fetch spec; where devtools are compiled in, it also shows the data as JSON.
+fn spec_of<K, T, E>(query: &Query<K, T, E>, key: &K) -> FetchSpec
+where
+    K: Serialize + Clone + Send + Sync + 'static,
+    T: Clone + Serialize + Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
+{
+    #[allow(unused_mut)]
+    let mut spec = query.spec(key);
+    #[cfg(all(
+        feature = "devtools",
+        any(debug_assertions, feature = "devtools-always")
+    ))]
+    {
+        spec.to_json = Some(Arc::new(|value: &Value| {
+            value
+                .downcast_ref::<T>()
+                .and_then(|value| serde_json::to_string_pretty(value).ok())
+        }));
+    }
+    spec
 }

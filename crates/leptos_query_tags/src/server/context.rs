@@ -196,6 +196,10 @@ where
 
 /// The identity of the page request being rendered (SSR), if the hub's middleware saw it.
 pub(crate) fn render_identity() -> Option<String> {
-    leptos::prelude::use_context::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<RenderIdentity>().map(|i| i.0.clone()))
+    leptos::prelude::use_context::<http::request::Parts>().and_then(|parts| {
+        parts
+            .extensions
+            .get::<RenderIdentity>()
+            .map(|i| i.0.clone())
+    })
 }

@@ -40,8 +40,8 @@ mod serve;
 mod sse;
 
 pub use crate::protocol::Scope;
-pub use context::{current_hub, invalidate_tags, invalidate_tags_in};
 pub(crate) use context::render_identity;
+pub use context::{current_hub, invalidate_tags, invalidate_tags_in};
 pub use error::{HubError, InvalidateError};
 pub use hub::{Hub, HubBuilder, HubStats, ResetCounts};
 pub use serve::{Serve, DEFAULT_HEAD_TIMEOUT, DEFAULT_WRITE_TIMEOUT};

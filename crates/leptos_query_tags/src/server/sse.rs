@@ -4,8 +4,8 @@ use super::error::HubError;
 use super::fanout::{Next, Subscriber};
 use super::hub::{ConnectionPermit, Hub};
 use crate::protocol::{
-    event, identity, Cursor, Hello, Reset, ResetReason, Scope, CURSOR_PARAM, EVENTS_PATH, PROTOCOL_VERSION,
-    SCOPE_PARAM,
+    event, identity, Cursor, Hello, Reset, ResetReason, Scope, CURSOR_PARAM, EVENTS_PATH,
+    PROTOCOL_VERSION, SCOPE_PARAM,
 };
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
