@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 . scripts/setup.sh >/dev/null
 out=target/wasm-size/out
 mkdir -p "$out"
-for variant in minimal library; do
+# `devtools`: the library app with <QueryTagsDevtools/> (must cost nothing in release);
+# `devtools-always`: the same with the panel kept.
+for variant in minimal library devtools devtools-always; do
   features=hydrate
-  [ "$variant" = library ] && features=hydrate,library
+  [ "$variant" != minimal ] && features="hydrate,$variant"
   cargo build -q -p wasm_size --lib --target wasm32-unknown-unknown --profile wasm-release \
     --no-default-features --features "$features" --target-dir target/wasm-size
   wasm-bindgen --target web --no-typescript --out-dir "$out/$variant" --out-name app \

@@ -26,10 +26,18 @@ pub fn App() -> impl IntoView {
             </Routes>
         </Router>
     };
-    #[cfg(feature = "library")]
+    #[cfg(all(feature = "library", not(feature = "devtools")))]
     {
         use leptos_query_tags::prelude::*;
         view! { <QueryTagsProvider>{routes}</QueryTagsProvider> }
+    }
+    // The same app with the devtools component in it: compiled out of a release build unless
+    // `devtools-always` keeps it.
+    #[cfg(feature = "devtools")]
+    {
+        use leptos_query_tags::devtools::QueryTagsDevtools;
+        use leptos_query_tags::prelude::*;
+        view! { <QueryTagsProvider>{routes}<QueryTagsDevtools /></QueryTagsProvider> }
     }
     #[cfg(not(feature = "library"))]
     routes
