@@ -283,6 +283,38 @@ fn request_lock(runtime: &Shared, name: &str, steal: bool) {
     });
 }
 
+/// `GET url` with `fetch` (which, unlike `EventSource`, sees the status and the body): the
+/// status, and the body of an error answer.
+async fn fetch_status(url: &str, signal: &web_sys::AbortSignal) -> Probe {
+    use wasm_bindgen_futures::JsFuture;
+    let Some(window) = web_sys::window() else {
+        return Probe::Unreachable;
+    };
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_signal(Some(signal));
+    let Ok(response) = JsFuture::from(window.fetch_with_str_and_init(url, &init)).await else {
+        return Probe::Unreachable;
+    };
+    let Ok(response) = response.dyn_into::<web_sys::Response>() else {
+        return Probe::Unreachable;
+    };
+    let status = response.status();
+    let body = if (200..300).contains(&status) {
+        String::new()
+    } else {
+        match response.text() {
+            Ok(text) => JsFuture::from(text)
+                .await
+                .ok()
+                .and_then(|t| t.as_string())
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    };
+    Probe::Answered { status, body }
+}
+
 fn with_port(runtime: &Shared, action: impl FnOnce(&mut BrowserPort)) {
     with_tab(runtime, |tab| action(tab.port()));
 }
@@ -438,21 +470,7 @@ impl Port for BrowserPort {
         let weak = self.runtime.clone();
         let url = url.to_owned();
         leptos::task::spawn_local(async move {
-            let request = gloo_net::http::Request::get(&url)
-                .header("accept", "text/event-stream")
-                .abort_signal(Some(&signal));
-            let probe = match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let body = if (200..300).contains(&status) {
-                        String::new()
-                    } else {
-                        response.text().await.unwrap_or_default()
-                    };
-                    Probe::Answered { status, body }
-                }
-                Err(_) => Probe::Unreachable,
-            };
+            let probe = fetch_status(&url, &signal).await;
             if let Some(runtime) = weak.upgrade() {
                 with_port(&runtime, |port| {
                     // A stream the probe opened is not wanted.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// One event of the hub's stream, parsed; relayed between tabs as it is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Wire {
     /// Queries matching `tags` must refetch.
     Invalidate {
@@ -98,7 +98,7 @@ pub(crate) struct LeaderStatus {
 /// Messages between the tabs of one browser profile, over a `BroadcastChannel` whose name
 /// carries the origin, the hub's base path and the user's identity.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum TabMessage {
     /// The leader relays an event of its stream.
     Event { from: u64, event: Wire },

@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// In a tab that follows another tab's stream (see [`QueryTagsClient::is_leader`]) this is the
 /// state of the leader's stream, which this tab's events come through.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ConnectionState {
     /// Not started: on the server, or before hydration.
     Idle,
