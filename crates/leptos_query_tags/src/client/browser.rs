@@ -354,9 +354,9 @@ impl BrowserPort {
             let Some(text) = event.data().as_string() else {
                 return;
             };
-            match serde_json::from_str::<TabMessage>(&text) {
-                Ok(message) => with_tab(&runtime, |tab| tab.message(message)),
-                Err(error) => tracing::warn!("leptos_query_tags: unreadable tab message ({error})"),
+            // Another version of the library in another tab may speak differently: ignore it.
+            if let Some(message) = TabMessage::decode(&text) {
+                with_tab(&runtime, |tab| tab.message(message));
             }
         });
         channel.set_onmessage(Some(listener.as_ref().unchecked_ref()));
@@ -505,9 +505,7 @@ impl Port for BrowserPort {
 
     fn post(&mut self, message: &TabMessage) {
         if let Some((channel, _)) = &self.channel {
-            if let Ok(text) = serde_json::to_string(message) {
-                let _ = channel.post_message(&JsValue::from_str(&text));
-            }
+            let _ = channel.post_message(&JsValue::from_str(&message.encode()));
         }
     }
 

@@ -1,7 +1,7 @@
 //! What a tab has received: de-duplication by event id, the resume cursor, and a short log of
 //! recent events for tabs that join late.
 
-use super::wire::Wire;
+use super::wire::RawEvent;
 use crate::protocol::Cursor;
 use std::collections::{BTreeSet, VecDeque};
 
@@ -43,7 +43,7 @@ pub(crate) struct Received {
     resume: Option<Cursor>,
     /// Whether events arriving now arrive in order after `resume`.
     in_order: bool,
-    log: VecDeque<Wire>,
+    log: VecDeque<RawEvent>,
     /// The log holds every event after this cursor (`None`: it holds nothing reliable).
     log_floor: Option<Cursor>,
 }
@@ -164,8 +164,8 @@ impl Received {
     }
 
     /// Records that `event` (already accepted) was applied, for the resume cursor and the log.
-    pub(crate) fn applied(&mut self, event: &Wire) {
-        let Some(id) = event.id() else { return };
+    pub(crate) fn applied(&mut self, event: &RawEvent) {
+        let Some(id) = event.cursor() else { return };
         if !self.in_order {
             return;
         }
@@ -176,14 +176,14 @@ impl Received {
             self.log.push_back(event.clone());
             if self.log.len() > LOG_CAPACITY {
                 if let Some(old) = self.log.pop_front() {
-                    self.log_floor = old.id().or(self.log_floor);
+                    self.log_floor = old.cursor().or(self.log_floor);
                 }
             }
         }
     }
 
     /// The events after `after` that this tab can vouch for, and whether they are all of them.
-    pub(crate) fn since(&self, after: Option<Cursor>) -> (Vec<Wire>, bool) {
+    pub(crate) fn since(&self, after: Option<Cursor>) -> (Vec<RawEvent>, bool) {
         let (Some(after), Some(log_floor)) = (after, self.log_floor) else {
             return (self.log.iter().cloned().collect(), false);
         };
@@ -192,7 +192,7 @@ impl Received {
             .log
             .iter()
             .filter(|e| {
-                e.id()
+                e.cursor()
                     .is_some_and(|id| id.epoch != after.epoch || id > after)
             })
             .cloned()
@@ -204,16 +204,16 @@ impl Received {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tags::TagPattern;
 
     fn c(seq: u64) -> Cursor {
         Cursor { epoch: 7, seq }
     }
 
-    fn inv(seq: u64) -> Wire {
-        Wire::Invalidate {
-            id: Some(c(seq)),
-            tags: vec![TagPattern::everything()],
+    fn inv(seq: u64) -> RawEvent {
+        RawEvent {
+            name: "invalidate".into(),
+            id: c(seq).to_string(),
+            data: r#"{"tags":[[]]}"#.into(),
         }
     }
 
@@ -288,7 +288,7 @@ mod tests {
         assert_eq!(
             events
                 .iter()
-                .map(|e| e.id().unwrap().seq)
+                .map(|e| e.cursor().unwrap().seq)
                 .collect::<Vec<_>>(),
             [14, 15]
         );

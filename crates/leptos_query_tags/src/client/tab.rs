@@ -19,7 +19,7 @@
 //! [`ConnectionState::Reconnecting`].
 
 use super::received::{Received, Verdict};
-use super::wire::{Incoming, LeaderStatus, Sse, TabMessage, Wire};
+use super::wire::{Incoming, LeaderStatus, RawEvent, Sse, TabMessage, Wire};
 use crate::protocol::{Cursor, ErrorBody, CURSOR_PARAM, EVENTS_PATH};
 use crate::query::{ConnectionState, EventOrigin, EventRecord, QueryTagsClient};
 
@@ -436,11 +436,12 @@ impl<P: Port> Tab<P> {
                 if !matches!(self.stream, Stream::Live) {
                     return;
                 }
-                self.apply(&event, EventOrigin::Stream);
+                let raw = RawEvent::of(sse);
+                self.apply(&event, Some(&raw), EventOrigin::Stream);
                 if self.role == Role::Leader {
                     self.port.post(&TabMessage::Event {
                         from: self.id,
-                        event,
+                        event: raw,
                     });
                 }
             }
@@ -459,14 +460,14 @@ impl<P: Port> Tab<P> {
         }
         if self.identity.is_some() {
             // Another user's data may be on screen: everything is stale.
-            self.apply(&Wire::Unreadable { id: None }, EventOrigin::Stream);
+            self.apply(&Wire::Unreadable { id: None }, None, EventOrigin::Stream);
         }
         self.stop();
         self.port.switch_identity(identity);
     }
 
-    /// Applies `event` once: duplicates (by id) are dropped.
-    fn apply(&mut self, event: &Wire, origin: EventOrigin) {
+    /// Applies `event` (as the hub sent it: `raw`) once: duplicates (by id) are dropped.
+    fn apply(&mut self, event: &Wire, raw: Option<&RawEvent>, origin: EventOrigin) {
         let matched = match event {
             Wire::Reset { id, cursor } => {
                 if id.is_some() && *id == self.last_reset {
@@ -492,7 +493,9 @@ impl<P: Port> Tab<P> {
                 self.client.queries().cache().invalidate_every()
             }
         };
-        self.received.applied(event);
+        if let Some(raw) = raw {
+            self.received.applied(raw);
+        }
         let cursor = self.received.highest();
         self.client.update_info(|i| i.cursor = cursor);
         if let Wire::Unreadable { id: None } = event {
@@ -517,6 +520,13 @@ impl<P: Port> Tab<P> {
         });
     }
 
+    /// Applies an event another tab relayed (parsed here as if from the stream).
+    fn apply_raw(&mut self, raw: &RawEvent, origin: EventOrigin) {
+        if let Incoming::Event(event) = raw.sse().parse() {
+            self.apply(&event, Some(raw), origin);
+        }
+    }
+
     /// A message from another tab.
     pub(crate) fn message(&mut self, message: TabMessage) {
         if self.stopped || message.from() == self.id {
@@ -525,7 +535,7 @@ impl<P: Port> Tab<P> {
         match message {
             TabMessage::Event { event, .. } if self.role == Role::Follower => {
                 self.last_heard = self.port.now_ms();
-                self.apply(&event, EventOrigin::Relay);
+                self.apply_raw(&event, EventOrigin::Relay);
             }
             TabMessage::Status { status, .. } if self.role == Role::Follower => {
                 self.last_heard = self.port.now_ms();
@@ -557,11 +567,11 @@ impl<P: Port> Tab<P> {
                 self.last_heard = self.port.now_ms();
                 self.caught_up = true;
                 for event in &events {
-                    self.apply(event, EventOrigin::CatchUp);
+                    self.apply_raw(event, EventOrigin::CatchUp);
                 }
                 if !complete {
                     // The leader cannot vouch for everything since this page was rendered.
-                    self.apply(&Wire::Unreadable { id: None }, EventOrigin::CatchUp);
+                    self.apply(&Wire::Unreadable { id: None }, None, EventOrigin::CatchUp);
                 }
                 if let Some(through) = through {
                     self.received.follow_from(through);

@@ -61,11 +61,10 @@ impl Port for Fake {
         self.timers.remove(&timer);
     }
     fn post(&mut self, message: &TabMessage) {
-        // Through JSON, as the real channel carries them.
-        let text = serde_json::to_string(message).unwrap();
-        self.bus
-            .borrow_mut()
-            .push(serde_json::from_str(&text).unwrap());
+        // Encoded and decoded, as the real channel carries them.
+        let decoded = TabMessage::decode(&message.encode());
+        assert_eq!(decoded.as_ref(), Some(message), "{}", message.encode());
+        self.bus.borrow_mut().push(decoded.unwrap());
     }
     fn steal_lock(&mut self) {
         self.steals += 1;
@@ -580,4 +579,75 @@ fn another_user_moves_the_tabs_to_another_channel() {
     // Nothing of the old stream is applied after the move.
     invalidate(&mut a, g, c(3), "todos");
     assert!(ids(&ca).is_empty());
+}
+
+#[test]
+fn tab_messages_round_trip_and_anything_else_is_ignored() {
+    use super::wire::{LeaderStatus, RawEvent};
+    let raw = RawEvent {
+        name: "invalidate".into(),
+        id: c(3).to_string(),
+        data: r#"{"tags":[["todos"]],"scope":"global"}"#.into(),
+    };
+    let messages = [
+        TabMessage::Event {
+            from: 1,
+            event: raw.clone(),
+        },
+        TabMessage::Status {
+            from: 2,
+            status: LeaderStatus {
+                state: ConnectionState::Reconnecting {
+                    attempt: 3,
+                    next_retry: 1_700_000_000_123,
+                },
+                epoch: Some(EPOCH),
+                cursor: Some(c(9)),
+                reconnects: 4,
+            },
+        },
+        TabMessage::Status {
+            from: 2,
+            status: LeaderStatus {
+                state: ConnectionState::Failed {
+                    status: 403,
+                    reason: "forbidden_scope".into(),
+                },
+                epoch: None,
+                cursor: None,
+                reconnects: 0,
+            },
+        },
+        TabMessage::Join {
+            from: 3,
+            after: None,
+        },
+        TabMessage::CatchUp {
+            from: 4,
+            to: 3,
+            events: vec![raw.clone(), raw],
+            complete: true,
+            through: Some(c(3)),
+        },
+        TabMessage::Ping { from: 5 },
+        TabMessage::Moved {
+            from: 6,
+            identity: "00ff".into(),
+        },
+    ];
+    for message in messages {
+        assert_eq!(TabMessage::decode(&message.encode()), Some(message));
+    }
+    for garbage in [
+        "",
+        "{}",
+        "[]",
+        r#"["event","1","invalidate"]"#,
+        r#"["status","x","open","","","","","0"]"#,
+        r#"["status","1","bogus","","","","","0"]"#,
+        r#"["catch_up","1","2","1","","a","b"]"#,
+        r#"["dance","1"]"#,
+    ] {
+        assert_eq!(TabMessage::decode(garbage), None, "{garbage}");
+    }
 }

@@ -3,11 +3,9 @@
 use crate::protocol::{event, Cursor, Hello, Invalidation, Reset};
 use crate::query::ConnectionState;
 use crate::tags::TagPattern;
-use serde::{Deserialize, Serialize};
 
-/// One event of the hub's stream, parsed; relayed between tabs as it is.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// One event of the hub's stream, parsed.
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Wire {
     /// Queries matching `tags` must refetch.
     Invalidate {
@@ -25,6 +23,38 @@ impl Wire {
         match self {
             Wire::Invalidate { id, .. } | Wire::Unreadable { id } | Wire::Reset { id, .. } => *id,
         }
+    }
+}
+
+/// An event as the hub sent it: what the leader relays and what tabs keep for catch-ups.
+/// Every tab parses it the same way ([`Sse::parse`]), so the channel needs no format of its own
+/// for events (and the wasm no second set of decoders).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RawEvent {
+    pub(crate) name: String,
+    pub(crate) id: String,
+    pub(crate) data: String,
+}
+
+impl RawEvent {
+    pub(crate) fn of(sse: Sse<'_>) -> Self {
+        RawEvent {
+            name: sse.name.to_owned(),
+            id: sse.last_event_id.to_owned(),
+            data: sse.data.to_owned(),
+        }
+    }
+
+    pub(crate) fn sse(&self) -> Sse<'_> {
+        Sse {
+            name: &self.name,
+            data: &self.data,
+            last_event_id: &self.id,
+        }
+    }
+
+    pub(crate) fn cursor(&self) -> Option<Cursor> {
+        self.id.parse().ok()
     }
 }
 
@@ -87,7 +117,7 @@ impl Sse<'_> {
 }
 
 /// What the leader tells the others about its stream (also its heartbeat).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct LeaderStatus {
     pub(crate) state: ConnectionState,
     pub(crate) epoch: Option<u64>,
@@ -97,11 +127,10 @@ pub(crate) struct LeaderStatus {
 
 /// Messages between the tabs of one browser profile, over a `BroadcastChannel` whose name
 /// carries the origin, the hub's base path and the user's identity.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum TabMessage {
     /// The leader relays an event of its stream.
-    Event { from: u64, event: Wire },
+    Event { from: u64, event: RawEvent },
     /// The leader's heartbeat, and its stream's state.
     Status { from: u64, status: LeaderStatus },
     /// A tab that starts following asks the leader for what it missed since `after`.
@@ -111,7 +140,7 @@ pub(crate) enum TabMessage {
     CatchUp {
         from: u64,
         to: u64,
-        events: Vec<Wire>,
+        events: Vec<RawEvent>,
         complete: bool,
         through: Option<Cursor>,
     },
@@ -121,8 +150,20 @@ pub(crate) enum TabMessage {
     Moved { from: u64, identity: String },
 }
 
-/// Whether a message comes from this tab (a `BroadcastChannel` never echoes, but a test may).
+fn opt<T: ToString>(value: Option<T>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn parse_opt<T: std::str::FromStr>(text: &str) -> Option<Option<T>> {
+    if text.is_empty() {
+        Some(None)
+    } else {
+        text.parse().ok().map(Some)
+    }
+}
+
 impl TabMessage {
+    /// The sender's tab id.
     pub(crate) fn from(&self) -> u64 {
         match self {
             TabMessage::Event { from, .. }
@@ -132,5 +173,143 @@ impl TabMessage {
             | TabMessage::Ping { from }
             | TabMessage::Moved { from, .. } => *from,
         }
+    }
+
+    /// A JSON array of strings, positional: `["event", from, name, id, data]`, and so on. One
+    /// decoder (`Vec<String>`) for every message keeps the wasm small.
+    pub(crate) fn encode(&self) -> String {
+        let mut fields: Vec<String> = Vec::new();
+        let mut push = |s: String| fields.push(s);
+        match self {
+            TabMessage::Event { from, event } => {
+                push("event".into());
+                push(from.to_string());
+                push(event.name.clone());
+                push(event.id.clone());
+                push(event.data.clone());
+            }
+            TabMessage::Status { from, status } => {
+                push("status".into());
+                push(from.to_string());
+                push(status.state.as_str().into());
+                let (a, b) = match &status.state {
+                    ConnectionState::Reconnecting {
+                        attempt,
+                        next_retry,
+                    } => (attempt.to_string(), next_retry.to_string()),
+                    ConnectionState::Failed { status, reason } => {
+                        (status.to_string(), reason.clone())
+                    }
+                    _ => (String::new(), String::new()),
+                };
+                push(a);
+                push(b);
+                push(opt(status.epoch));
+                push(opt(status.cursor));
+                push(status.reconnects.to_string());
+            }
+            TabMessage::Join { from, after } => {
+                push("join".into());
+                push(from.to_string());
+                push(opt(*after));
+            }
+            TabMessage::CatchUp {
+                from,
+                to,
+                events,
+                complete,
+                through,
+            } => {
+                push("catch_up".into());
+                push(from.to_string());
+                push(to.to_string());
+                push(if *complete { "1" } else { "0" }.into());
+                push(opt(*through));
+                for event in events {
+                    push(event.name.clone());
+                    push(event.id.clone());
+                    push(event.data.clone());
+                }
+            }
+            TabMessage::Ping { from } => {
+                push("ping".into());
+                push(from.to_string());
+            }
+            TabMessage::Moved { from, identity } => {
+                push("moved".into());
+                push(from.to_string());
+                push(identity.clone());
+            }
+        }
+        serde_json::to_string(&fields).unwrap_or_default()
+    }
+
+    /// Reads what [`TabMessage::encode`] wrote; `None` for anything else.
+    pub(crate) fn decode(text: &str) -> Option<TabMessage> {
+        let fields: Vec<String> = serde_json::from_str(text).ok()?;
+        let kind = fields.first()?.as_str();
+        let from: u64 = fields.get(1)?.parse().ok()?;
+        let field = |i: usize| fields.get(i).map(String::as_str);
+        Some(match (kind, fields.len()) {
+            ("event", 5) => TabMessage::Event {
+                from,
+                event: RawEvent {
+                    name: fields[2].clone(),
+                    id: fields[3].clone(),
+                    data: fields[4].clone(),
+                },
+            },
+            ("status", 8) => {
+                let (a, b) = (field(3)?, field(4)?);
+                let state = match field(2)? {
+                    "idle" => ConnectionState::Idle,
+                    "connecting" => ConnectionState::Connecting,
+                    "open" => ConnectionState::Open,
+                    "offline" => ConnectionState::Offline,
+                    "reconnecting" => ConnectionState::Reconnecting {
+                        attempt: a.parse().ok()?,
+                        next_retry: b.parse().ok()?,
+                    },
+                    "failed" => ConnectionState::Failed {
+                        status: a.parse().ok()?,
+                        reason: b.to_owned(),
+                    },
+                    _ => return None,
+                };
+                TabMessage::Status {
+                    from,
+                    status: LeaderStatus {
+                        state,
+                        epoch: parse_opt(field(5)?)?,
+                        cursor: parse_opt(field(6)?)?,
+                        reconnects: field(7)?.parse().ok()?,
+                    },
+                }
+            }
+            ("join", 3) => TabMessage::Join {
+                from,
+                after: parse_opt(field(2)?)?,
+            },
+            ("catch_up", n) if n >= 5 && (n - 5) % 3 == 0 => TabMessage::CatchUp {
+                from,
+                to: field(2)?.parse().ok()?,
+                complete: field(3)? == "1",
+                through: parse_opt(field(4)?)?,
+                events: fields[5..]
+                    .chunks(3)
+                    .map(|c| RawEvent {
+                        name: c[0].clone(),
+                        id: c[1].clone(),
+                        data: c[2].clone(),
+                    })
+                    .collect(),
+            },
+            ("ping", 2) => TabMessage::Ping { from },
+            ("moved", 3) => TabMessage::Moved {
+                from,
+                identity: fields[2].clone(),
+            },
+            _ => return None,
+        })
     }
 }
