@@ -3,7 +3,7 @@
 //
 // Usage (from the repository root):
 //
-//   node crates/sse_bench/e2e/latency.mjs [--n 200] [--warmup 10] [--only leptos|react]
+//   node crates/sse_bench/e2e/latency.mjs [--n 200] [--warmup 10] [--only leptos|react] [--leader a|b]
 //   node crates/sse_bench/e2e/latency.mjs --tabs 8 [--mutations 20] [--only leptos|react]
 //
 // Needs: the demo built by `cargo leptos build --release` (`target/release/query_tags_demo` and
@@ -36,6 +36,19 @@
 //
 // (Each step's median is printed; the medians need not add up to the total's median.)
 //
+// --leader a|b: which tab opens first (default a). The demo's first tab becomes the leader: it
+// holds the profile's one event stream and relays each event to the other tabs over a
+// BroadcastChannel, so with `--leader a` B's events come through A, and with `--leader b` B
+// reads them from its own stream. (The peer has a stream per tab: the option changes nothing
+// there but the order.)
+//
+// Tab A, where the clicks happen, is brought to the front before the warm-up, as it is for a
+// person clicking in it. That matters: after an input event Chromium's renderer scheduler holds
+// back other tasks, network responses and stream events included, until the page renders its
+// next frame (the DeferRendererTasksAfterInput feature). A tab that is not in front renders no
+// frames, so a click there delayed A's own responses by 25-50 ms until the scheduler's timeout;
+// with `--disable-features=DeferRendererTasksAfterInput` the delay was gone.
+
 // Tabs mode (--tabs T). T tabs of one context on the same page; --mutations M changes made in
 // tab 1, each awaited in every live tab. It reports
 //   (a) how many requests for the todo list each tab made per change (the refetches), and
@@ -50,13 +63,16 @@
 // `POST /api/todos` and `GET /api/todos`.
 //
 // Each system runs in turn, on its own server (a free loopback port, an empty todo list) and
-// its own browser; the servers are stopped (by their process id) at the end, also on error.
+// its own browser; the servers are stopped (by their process id) at the end, also on error. The
+// demo runs from a copy of its binary and site taken at start (their sizes, times and hashes
+// are printed), so a rebuild during the run does not change what is measured.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -74,6 +90,7 @@ const { values: opts } = parseArgs({
     only: { type: 'string' },
     tabs: { type: 'string', default: '0' },
     mutations: { type: 'string', default: '20' },
+    leader: { type: 'string', default: 'a' },
   },
 });
 const N = positive('n', opts.n);
@@ -82,6 +99,8 @@ const TABS = positive('tabs', opts.tabs, true);
 const MUTATIONS = positive('mutations', opts.mutations);
 if (TABS === 1) fail('--tabs needs at least 2 tabs');
 if (opts.only && !['leptos', 'react'].includes(opts.only)) fail('--only is leptos or react');
+const LEADER = opts.leader.toLowerCase();
+if (!['a', 'b'].includes(LEADER)) fail('--leader is a or b');
 
 /** How long one change may take to show in a tab before the run gives up on it. */
 const CHANGE_TIMEOUT_MS = 10_000;
@@ -143,19 +162,27 @@ async function stopChild(child) {
 }
 
 /** The demo's release server on a fresh database, started as end2end/support/global-setup.mjs
- * does (without Redis: one instance). */
+ * does (without Redis: one instance). It runs from a copy of the binary and the site taken at
+ * start, so that a rebuild during the run cannot swap them (or pair a new site with the old
+ * binary) under the measurement. */
 async function startLeptos() {
   const bin = join(root, 'target', 'release', 'query_tags_demo');
+  const site = join(root, 'target', 'site');
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`cargo leptos build --release\``);
   const dataDir = mkdtempSync(join(tmpdir(), 'latency-bench-'));
+  cpSync(bin, join(dataDir, 'query_tags_demo'), { preserveTimestamps: true });
+  cpSync(site, join(dataDir, 'site'), { recursive: true, preserveTimestamps: true });
+  console.log(`  build: ${describeFile(bin)}`);
+  console.log(`         ${describeFile(join(site, 'pkg', 'query_tags_demo.wasm'))}`);
   const port = await freePort();
-  const child = spawn(bin, [], {
+  const child = spawn(join(dataDir, 'query_tags_demo'), [], {
+    // The repository root, like the browser tests: the server reads Leptos.toml there.
     cwd: root,
     stdio: ['ignore', 'inherit', 'inherit'],
     env: {
       ...process.env,
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-      LEPTOS_SITE_ROOT: join(root, 'target', 'site'),
+      LEPTOS_SITE_ROOT: join(dataDir, 'site'),
       LEPTOS_OUTPUT_NAME: 'query_tags_demo',
       LEPTOS_ENV: 'PROD',
       DEMO_DATABASE_PATH: join(dataDir, 'todos.sqlite3'),
@@ -174,6 +201,14 @@ async function startLeptos() {
     throw e;
   }
   return { base, port, pid: child.pid, stop };
+}
+
+/** A file's path relative to the repository, size, modification time and hash prefix: which
+ * build was measured. */
+function describeFile(path) {
+  const { size, mtime } = statSync(path);
+  const sha = createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 12);
+  return `${relative(root, path)} ${size} bytes, ${mtime.toISOString()}, sha256 ${sha}`;
 }
 
 /** The React peer (building its bundle first if it is missing). */
@@ -307,9 +342,9 @@ class Tab {
     await this.page.getByLabel('New todo').fill(title);
     const add = this.page.getByRole('button', { name: 'Add' });
     if (!(await add.isEnabled())) throw new Error(`${this.name}: the Add button is disabled`);
-    // `force` skips Playwright's "stable" check, which waits for two animation frames: Chromium
-    // gives a tab that is not in front about one frame a second, so the check alone took ~1.7 s
-    // a change. The click itself is the same real mouse click.
+    // `force` skips Playwright's "stable" check, which waits for animation frames: in a tab that
+    // is not in front Chromium renders about one frame a second, and the check took ~1.7 s. The
+    // click itself is the same real mouse click.
     await add.click({ force: true });
   }
 
@@ -333,9 +368,26 @@ class Tab {
     );
   }
 
+  /** Whether this tab holds the event stream (the demo's badge says so in `data-leader`;
+   * null for a page without the attribute, like the peer's, where every tab holds its own). */
+  async leader() {
+    const value = await this.page.locator('.live').getAttribute('data-leader');
+    return value === null ? null : value === 'true';
+  }
+
   clearTimings() {
     return this.page.evaluate(() => performance.clearResourceTimings());
   }
+}
+
+/** Which tabs hold an event stream, by the page's own account and by the browser's. */
+async function streamHolders(tabs) {
+  const leaders = await Promise.all(tabs.map((t) => t.leader()));
+  const byPage = leaders.every((l) => l === null)
+    ? 'no leader (no data-leader attribute)'
+    : `leader ${tabs.filter((t, i) => leaders[i]).map((t) => t.name).join(', ') || 'none'} (data-leader)`;
+  const byBrowser = tabs.filter((t) => t.openStreams > 0).map((t) => t.name).join(', ') || 'none';
+  return `${byPage}; stream requests open in ${byBrowser}`;
 }
 
 function withTimeout(promise, ms, what) {
@@ -405,17 +457,25 @@ async function measureLatency(system, server) {
   try {
     const context = await browser.newContext();
     const { streamPath } = SYSTEMS[system];
-    const a = new Tab(await context.newPage(), 'A', streamPath);
-    const b = new Tab(await context.newPage(), 'B', streamPath);
-    for (const tab of [a, b]) {
+    // The tabs open one after the other: the demo's first tab becomes the leader (--leader).
+    const tabs = {};
+    for (const name of LEADER === 'a' ? ['A', 'B'] : ['B', 'A']) {
+      const tab = new Tab(await context.newPage(), name, streamPath);
       await tab.open(server.base + '/');
       await tab.watchRows();
+      tabs[name] = tab;
     }
+    const { A: a, B: b } = tabs;
+    // A, where the clicks happen, in front (see the top of the file). Coming to the front may
+    // fire focus events that refetch stale queries: the warm-up absorbs them.
+    await a.page.bringToFront();
     const urls = await discover(system, a, [b]);
     console.log(`  mutation request: ${urls.mutationKey}`);
     console.log(`  list request:     ${urls.listKey}`);
     const visibility = await Promise.all([a, b].map((t) => t.page.evaluate(() => document.visibilityState)));
     console.log(`  tabs' visibility: A ${visibility[0]}, B ${visibility[1]}`);
+    console.log(`  opened first: ${LEADER.toUpperCase()}; in front: A`);
+    console.log(`  event streams: ${await streamHolders([a, b])}`);
     for (let i = 1; i < WARMUP; i++) await change(system, a, [b]);
 
     const samples = [];
@@ -477,7 +537,10 @@ async function measureTabs(system, server) {
         console.log(`  ${tab.name}: NOT open after 5 s (${e.message.split('\n')[0]})`);
       }
     }
+    // Tab 1, where the clicks happen, in front (see the top of the file).
+    if (live[0]) await live[0].page.bringToFront();
     await sleep(500);
+    console.log(`  event streams: ${await streamHolders(live)}`);
     const streams = {
       browser: tabs.reduce((n, t) => n + t.openStreams, 0),
       perTab: tabs.map((t) => t.openStreams),
@@ -487,28 +550,35 @@ async function measureTabs(system, server) {
     const [writer, ...readers] = live;
     if (!writer || readers.length === 0) return { tabs: tabs.length, live: live.length, streams, perTab: null };
 
-    const urls = await discover(system, writer, readers);
+    const result = { tabs: tabs.length, live: live.length, streams, perTab: null };
+    // A change that does not go through (a request that never leaves the browser, say) ends
+    // the measurement: the next ones would wait behind it.
+    const stalled = (e) => {
+      const pending = [...writer.inFlight].map((r) => `${r.method()} ${new URL(r.url()).pathname}`);
+      result.stalled = `${e.message}; ${writer.name}'s requests in flight: ${pending.join(', ') || 'none'}`;
+      return result;
+    };
+    let urls;
+    try {
+      urls = await discover(system, writer, readers);
+    } catch (e) {
+      return stalled(e);
+    }
     const counts = live.map(() => 0);
-    let failures = 0;
-    for (let m = 0; m < MUTATIONS; m++) {
+    let done = 0;
+    for (; done < MUTATIONS; done++) {
       try {
         await change(system, writer, readers);
       } catch (e) {
-        failures += 1;
-        console.log(`  change ${m + 1}: ${e.message}`);
-        continue;
+        stalled(e);
+        break;
       }
       live.forEach((tab, i) => (counts[i] += tab.count(urls.listKey)));
     }
-    const done = MUTATIONS - failures;
-    return {
-      tabs: tabs.length,
-      live: live.length,
-      streams,
-      listKey: urls.listKey,
-      done,
-      perTab: live.map((tab, i) => ({ name: tab.name, perChange: counts[i] / Math.max(done, 1) })),
-    };
+    result.listKey = urls.listKey;
+    result.done = done;
+    if (done > 0) result.perTab = live.map((tab, i) => ({ name: tab.name, perChange: counts[i] / done }));
+    return result;
   } finally {
     await browser.close();
   }
@@ -589,8 +659,9 @@ function printTabs(results) {
       `                      ${r.streams.server ?? 'n/a (no stats endpoint)'} held by the server (GET /api/stats), ` +
         `${r.streams.tcp} established TCP connections to its port (ss)`,
     );
+    if (r.stalled) console.log(`  STALLED: ${r.stalled}`);
     if (!r.perTab) {
-      console.log('  no change measured: fewer than two live tabs');
+      console.log(`  no change measured${r.live < 2 ? ': fewer than two live tabs' : ''}`);
       continue;
     }
     const total = r.perTab.reduce((s, t) => s + t.perChange, 0);
