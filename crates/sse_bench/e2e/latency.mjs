@@ -48,7 +48,7 @@
 // next frame (the DeferRendererTasksAfterInput feature). A tab that is not in front renders no
 // frames, so a click there delayed A's own responses by 25-50 ms until the scheduler's timeout;
 // with `--disable-features=DeferRendererTasksAfterInput` the delay was gone.
-
+//
 // Tabs mode (--tabs T). T tabs of one context on the same page; --mutations M changes made in
 // tab 1, each awaited in every live tab. It reports
 //   (a) how many requests for the todo list each tab made per change (the refetches), and
@@ -56,6 +56,10 @@
 //       for the stream's URL minus its `requestfinished`/`requestfailed` events), by the peer
 //       itself (`GET /api/stats`: better-sse's session count; the demo has no such endpoint),
 //       and as established TCP connections to the server's port (`ss`), as a cross-check.
+// Tab 1, where the clicks happen, is brought to the front as A is above. Over HTTP/1.1 Chromium keeps at most 6
+// connections per host and profile, and a stream holds one: a page with a stream of its own in
+// each tab leaves the 7th tab unable to load and tab 1's requests waiting. A tab that does not
+// load within 5 s is reported, and a change that does not go through ends the mode (STALLED).
 //
 // The URLs of the mutation and of the list query are not hard-coded: the first warm-up change
 // finds them (A's first request after the click, and B's first request after it). The demo's
@@ -414,8 +418,9 @@ let titles = 0;
 const uniqueTitle = (system) => `bench ${system} ${++titles} ${Math.random().toString(36).slice(2, 8)}`;
 
 /**
- * One change made in `writer` and awaited in every tab of `readers` (and the writer itself);
- * returns nothing but leaves the tabs idle and their request logs covering only this change.
+ * One change made in `writer` and awaited in every tab of `readers` (and the writer itself).
+ * Returns the new title, the writer's clock just before the click (absolute) and each reader's
+ * `{ at, rows }`; leaves the tabs idle and their request logs covering only this change.
  */
 async function change(system, writer, readers) {
   const title = uniqueTitle(system);

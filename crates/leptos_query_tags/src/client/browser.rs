@@ -42,6 +42,8 @@ pub(crate) fn watch_window(queries: QueryClient) {
 
 type Shared = Rc<RefCell<Runtime>>;
 
+type WindowListener = Closure<dyn FnMut(web_sys::Event)>;
+
 /// The runtime of one page: its [`Tab`] (absent while the page is hidden), and the window
 /// listeners that outlive a tab.
 struct Runtime {
@@ -53,7 +55,7 @@ struct Runtime {
     shown: u32,
     /// What the last tab received, kept while the page is hidden.
     kept: Option<Received>,
-    listeners: Vec<(&'static str, Closure<dyn FnMut(web_sys::Event)>)>,
+    listeners: Vec<(&'static str, WindowListener)>,
 }
 
 impl Runtime {

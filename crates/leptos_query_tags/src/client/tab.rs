@@ -578,10 +578,8 @@ impl<P: Port> Tab<P> {
                 }
             }
             TabMessage::Ping { .. } if self.role == Role::Leader => self.post_status(),
-            TabMessage::Moved { identity, .. } => {
-                if self.identity.as_ref() != Some(&identity) {
-                    self.moved_to(identity, false);
-                }
+            TabMessage::Moved { identity, .. } if self.identity.as_ref() != Some(&identity) => {
+                self.moved_to(identity, false);
             }
             _ => {}
         }
