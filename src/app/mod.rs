@@ -138,43 +138,42 @@ fn EventLog() -> impl IntoView {
         <details class="event-log card">
             <summary>"Events in this tab (" {move || log.with(Vec::len)} ")"</summary>
             <ol reversed>
-                {move || {
-                    log.get()
-                        .into_iter()
-                        .rev()
-                        .map(|event| {
-                            let id = event.id.map(|id| id.to_string()).unwrap_or_default();
-                            let tags = event
-                                .tags
-                                .iter()
-                                .map(ToString::to_string)
-                                .collect::<Vec<_>>()
-                                .join(" ");
-                            let matched = event
-                                .matched
-                                .iter()
-                                .map(|(key, refetched)| {
-                                    if *refetched { format!("{key} (refetched)") } else { key.clone() }
-                                })
-                                .collect::<Vec<_>>()
-                                .join(", ");
-                            view! {
-                                <li
-                                    data-event-id=id.clone()
-                                    data-origin=format!("{:?}", event.origin).to_lowercase()
-                                >
-                                    <code>{id.clone()}</code>
-                                    " "
-                                    {event.kind}
-                                    " "
-                                    <code>{tags}</code>
-                                    " → "
-                                    {if matched.is_empty() { "no cached query".to_owned() } else { matched }}
-                                </li>
-                            }
-                        })
-                        .collect_view()
-                }}
+                // Keyed by id: a new event adds one item, the others stay as they are.
+                <For
+                    each=move || log.get().into_iter().rev()
+                    key=|event| (event.id, event.at_ms, event.kind)
+                    children=|event| {
+                        let id = event.id.map(|id| id.to_string()).unwrap_or_default();
+                        let tags = event
+                            .tags
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        let matched = event
+                            .matched
+                            .iter()
+                            .map(|(key, refetched)| {
+                                if *refetched { format!("{key} (refetched)") } else { key.clone() }
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        view! {
+                            <li
+                                data-event-id=id.clone()
+                                data-origin=format!("{:?}", event.origin).to_lowercase()
+                            >
+                                <code>{id.clone()}</code>
+                                " "
+                                {event.kind}
+                                " "
+                                <code>{tags}</code>
+                                " → "
+                                {if matched.is_empty() { "no cached query".to_owned() } else { matched }}
+                            </li>
+                        }
+                    }
+                />
             </ol>
         </details>
     }

@@ -146,10 +146,14 @@ pub fn TodosPage() -> impl IntoView {
                             let open = list.iter().filter(|t| !t.done).count();
                             view! {
                                 <ul class="todo-list">
-                                    {list
-                                        .into_iter()
-                                        .map(|todo| view! { <TodoRow todo toggle delete /> })
-                                        .collect_view()}
+                                    // Keyed by what a row shows: a refetch that changes one
+                                    // todo re-renders that row only, the others keep their DOM
+                                    // and listeners.
+                                    <For
+                                        each=move || list.clone()
+                                        key=|todo| (todo.id, todo.done, todo.title.clone())
+                                        children=move |todo| view! { <TodoRow todo toggle delete /> }
+                                    />
                                 </ul>
                                 <p class="muted count">{format!("{open} open")}</p>
                             }

@@ -437,13 +437,14 @@ impl<P: Port> Tab<P> {
                     return;
                 }
                 let raw = RawEvent::of(sse);
-                self.apply(&event, Some(&raw), EventOrigin::Stream);
+                // Relay first: the other tabs start their refetches while this one applies.
                 if self.role == Role::Leader {
                     self.port.post(&TabMessage::Event {
                         from: self.id,
-                        event: raw,
+                        event: raw.clone(),
                     });
                 }
+                self.apply(&event, Some(&raw), EventOrigin::Stream);
             }
             Incoming::Ignored => {}
         }

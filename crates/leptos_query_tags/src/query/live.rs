@@ -256,9 +256,21 @@ impl QueryTagsClient {
         self.inner.state.get_untracked()
     }
 
-    /// Records an applied event (its id moves [`QueryTagsClient::last_event`]).
+    /// Records an applied event (its id moves [`QueryTagsClient::last_event`]). In the browser
+    /// the record lands in a later task: the refetches the event started go first, and what
+    /// shows the log renders after them.
     #[cfg_attr(not(any(feature = "hydrate", feature = "csr", test)), allow(dead_code))]
     pub(crate) fn record_event(&self, record: EventRecord) {
+        #[cfg(any(feature = "hydrate", feature = "csr"))]
+        {
+            let client = self.clone();
+            gloo_timers::callback::Timeout::new(0, move || client.push_record(record)).forget();
+        }
+        #[cfg(not(any(feature = "hydrate", feature = "csr")))]
+        self.push_record(record);
+    }
+
+    fn push_record(&self, record: EventRecord) {
         if let Some(id) = record.id {
             self.inner.last_event.set(Some(id));
         }
