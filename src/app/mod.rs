@@ -144,20 +144,8 @@ fn EventLog() -> impl IntoView {
                     key=|event| (event.id, event.at_ms, event.kind)
                     children=|event| {
                         let id = event.id.map(|id| id.to_string()).unwrap_or_default();
-                        let tags = event
-                            .tags
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(" ");
-                        let matched = event
-                            .matched
-                            .iter()
-                            .map(|(key, refetched)| {
-                                if *refetched { format!("{key} (refetched)") } else { key.clone() }
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ");
+                        let tags = event.tags_text();
+                        let matched = event.matched_text("(refetched)");
                         view! {
                             <li
                                 data-event-id=id.clone()

@@ -224,24 +224,8 @@ mod panel {
                     .rev()
                     .map(|e| {
                         let id = e.id.map(|id| id.to_string()).unwrap_or_default();
-                        let tags = e
-                            .tags
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(" ");
-                        let matched = e
-                            .matched
-                            .iter()
-                            .map(|(key, refetched)| {
-                                if *refetched {
-                                    format!("{key} ↻")
-                                } else {
-                                    key.clone()
-                                }
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ");
+                        let tags = e.tags_text();
+                        let matched = e.matched_text("↻");
                         let id_attr = id.clone();
                         view! {
                             <tr data-event-id=id_attr>

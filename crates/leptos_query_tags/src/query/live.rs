@@ -107,6 +107,32 @@ pub struct EventRecord {
     pub at_ms: u64,
 }
 
+impl EventRecord {
+    /// The patterns, dotted, separated by spaces (`todos.list todos.by_id.3`).
+    pub fn tags_text(&self) -> String {
+        self.tags
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The matched queries, comma-separated, each refetched one followed by `refetched_mark`.
+    pub fn matched_text(&self, refetched_mark: &str) -> String {
+        self.matched
+            .iter()
+            .map(|(key, refetched)| {
+                if *refetched {
+                    format!("{key} {refetched_mark}")
+                } else {
+                    key.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Counters and positions of the connection, for devtools and status displays.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionInfo {
