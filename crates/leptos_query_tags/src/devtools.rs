@@ -266,6 +266,7 @@ mod panel {
                                 <td class="lqt-tags">{tags}</td>
                                 <td class="lqt-status" data-status=status>{status}</td>
                                 <td>{entry.status.observers}</td>
+                                <td>{format!("{} / {}", entry.invalidations, entry.fetches)}</td>
                                 <td>{seconds(entry.stale_in)}</td>
                                 <td>{seconds(entry.gc_in)}</td>
                                 <td>
@@ -330,6 +331,7 @@ mod panel {
             <table class="lqt-cache">
                 <thead><tr>
                     <th>"key"</th><th>"tags"</th><th>"status"</th><th>"observers"</th>
+                    <th title="invalidations received / fetches made">"inval. / fetches"</th>
                     <th>"stale in"</th><th>"gc in"</th><th></th>
                 </tr></thead>
                 <tbody>{move || rows().into_any()}</tbody>

@@ -155,7 +155,7 @@ async fn n_components_with_one_key_make_one_request() {
 }
 
 #[tokio::test]
-async fn an_invalidation_during_a_fetch_wins_over_its_result() {
+async fn an_invalidation_during_a_fetch_wins_over_its_result_with_one_trailing_fetch() {
     let (owner, client, _) = app();
     let server = Server::default();
     let query = server
@@ -167,26 +167,30 @@ async fn an_invalidation_during_a_fetch_wins_over_its_result() {
     settle().await;
     assert_eq!(data(&child, todo).as_deref(), Some("v1"));
 
-    // A refetch is in flight when a second change is announced.
+    // A refetch is in flight when more changes are announced: a burst.
     client.invalidate(&[app_tags::todos::by_id(7).into()]);
     settle().await;
     assert_eq!(server.count(), 2);
-    client.invalidate(&[app_tags::todos::by_id(7).into()]);
-    settle().await;
+    for _ in 0..5 {
+        client.invalidate(&[app_tags::todos::by_id(7).into()]);
+        settle().await;
+    }
     assert_eq!(
         server.count(),
-        3,
-        "the invalidation starts a fetch after itself"
+        2,
+        "the fetch in flight is left to finish: no request per event"
     );
 
-    // The older fetch answers last-but-not-least: its data predates the change and is dropped.
+    // It answers with data read before the later changes: it cannot settle the entry, its
+    // observers wait for the one trailing fetch that starts at once.
     server.answer(1, Ok("v2 (read before the change)".into()));
     settle().await;
     let status = client.query_status(&query, &7).unwrap();
     assert!(
-        status.is_invalidated,
-        "the in-flight result must not clear the invalidation"
+        status.is_invalidated && status.is_fetching,
+        "the in-flight result must not clear the invalidation: {status:?}"
     );
+    assert_eq!(server.count(), 3);
     assert_eq!(data(&child, todo).as_deref(), Some("v1"));
 
     server.answer(2, Ok("v3".into()));
@@ -195,6 +199,32 @@ async fn an_invalidation_during_a_fetch_wins_over_its_result() {
     let status = client.query_status(&query, &7).unwrap();
     assert!(!status.is_invalidated && !status.is_fetching);
     assert_eq!(server.count(), 3);
+    let seen = client.cache().inspect_key(&query.key(&7)).unwrap();
+    assert_eq!((seen.invalidations, seen.fetches), (6, 3));
+}
+
+#[tokio::test]
+async fn a_reader_waiting_on_a_fetch_older_than_an_invalidation_gets_data_from_after_it() {
+    let (owner, client, _) = app();
+    let server = Server::default();
+    let query = server
+        .query("todo")
+        .tags(|id| vec![app_tags::todos::by_id(*id)]);
+    let (_child, _todo) = mount(&owner, &query, 7);
+    settle().await;
+    // The first fetch is in flight; someone awaits the query (as a mutation's refetch does).
+    let reader = {
+        let (client, query) = (client.clone(), query.clone());
+        tokio::spawn(async move { client.fetch_query(&query, 7).await })
+    };
+    settle().await;
+    client.invalidate(&[app_tags::todos::by_id(7).into()]);
+    settle().await;
+    server.answer(0, Ok("read before the change".into()));
+    settle().await;
+    assert_eq!(server.count(), 2, "one trailing fetch");
+    server.answer(1, Ok("after".into()));
+    assert_eq!(reader.await.unwrap(), Ok("after".into()));
 }
 
 #[tokio::test]

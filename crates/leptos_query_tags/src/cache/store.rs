@@ -208,6 +208,10 @@ pub struct EntryInspection {
     /// The data as JSON, where the query's data type is serializable and devtools are compiled
     /// in.
     pub data_json: Option<String>,
+    /// Invalidations that reached the entry since it was created (from events and mutations).
+    pub invalidations: u64,
+    /// Fetches the entry started since it was created (superseded ones included).
+    pub fetches: u64,
 }
 
 struct InFlight {
@@ -236,7 +240,11 @@ struct Entry {
     error: Option<Value>,
     failure_count: u32,
     invalidated: bool,
+    /// Invalidations so far: a fetch that began at an older version carries data from before
+    /// the latest change.
     version: u64,
+    /// Fetches started so far.
+    fetches: u64,
     fetch: Option<InFlight>,
     observers: HashMap<u64, Listener>,
     unused_since: Option<Duration>,
@@ -258,6 +266,7 @@ impl Entry {
             failure_count: 0,
             invalidated: false,
             version: 0,
+            fetches: 0,
             fetch: None,
             observers: HashMap::new(),
             unused_since: Some(now),
@@ -494,6 +503,7 @@ impl QueryCache {
             old.end(Outcome::Superseded);
         }
         let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        entry.fetches += 1;
         let (done, wait) = oneshot::channel();
         let waiters = wait
             .map(|outcome| outcome.unwrap_or(Outcome::Cancelled))
@@ -540,6 +550,12 @@ impl QueryCache {
                 return;
             }
             let fetch = entry.fetch.take().expect("checked above");
+            // Invalidated while in flight, and still in use: one trailing fetch follows at once
+            // (however many invalidations arrived meanwhile), and whoever awaits this fetch
+            // awaits that one instead.
+            let trailing = (fetch.version != entry.version && !entry.observers.is_empty())
+                .then(|| entry.spec.clone())
+                .flatten();
             let outcome = match result {
                 Ok(value) => {
                     // Data from before an invalidation is better than none, but stays stale.
@@ -559,9 +575,17 @@ impl QueryCache {
                 Outcome::Data(_) => Notice::Data,
                 _ => Notice::Status,
             };
-            let listeners = entry.listeners();
+            let mut listeners = entry.listeners();
             let unused = entry.observers.is_empty().then_some(entry.options.gc_time);
             state.reindex(key);
+            let outcome = match trailing {
+                Some(spec) => {
+                    let (_, told) = self.ensure_fetch(&mut state, key, &spec);
+                    listeners.extend(told);
+                    Outcome::Superseded
+                }
+                None => outcome,
+            };
             (fetch, listeners, notice, outcome, unused)
         };
         fetch.end(outcome);
@@ -674,11 +698,11 @@ impl QueryCache {
                 let Some(entry) = state.entries.get(&key) else {
                     continue;
                 };
-                let current = entry
-                    .fetch
-                    .as_ref()
-                    .is_some_and(|f| f.version == entry.version);
-                if entry.observers.is_empty() || !entry.invalidated || current {
+                // A fetch in flight, even one that began before this invalidation, is left to
+                // finish: when it ends, one trailing fetch starts (see `complete`). A burst of
+                // events thus costs at most one fetch in flight and one after it, instead of a
+                // cancelled fetch per event.
+                if entry.observers.is_empty() || !entry.invalidated || entry.fetch.is_some() {
                     continue;
                 }
                 if let Some(spec) = entry.spec.clone() {
@@ -835,34 +859,47 @@ impl QueryCache {
 
     /// Every cached entry, sorted by key, as devtools show it.
     pub fn inspect(&self) -> Vec<EntryInspection> {
-        let now = self.now();
         let state = self.state();
         let mut entries: Vec<EntryInspection> = state
             .entries
             .iter()
-            .map(|(key, e)| EntryInspection {
-                key: key.clone(),
-                tags: e.all_tags(),
-                status: e.status(now),
-                options: e.options,
-                stale_in: e
-                    .data_at
-                    .map(|at| (at + e.options.stale_time).saturating_sub(now))
-                    .filter(|left| !left.is_zero() && !e.invalidated),
-                gc_in: e
-                    .unused_since
-                    .filter(|_| e.observers.is_empty())
-                    .map(|since| (since + e.options.gc_time).saturating_sub(now)),
-                data_json: e
-                    .spec
-                    .as_ref()
-                    .and_then(|spec| spec.to_json.as_ref())
-                    .zip(e.data.as_ref())
-                    .and_then(|(json, data)| json(data)),
-            })
+            .map(|(key, e)| self.inspection(key, e))
             .collect();
         entries.sort_by_cached_key(|e| e.key.to_string());
         entries
+    }
+
+    /// One entry as devtools show it, if cached: its state, and how many invalidations reached
+    /// it against how many fetches it made.
+    pub fn inspect_key(&self, key: &QueryKey) -> Option<EntryInspection> {
+        let state = self.state();
+        state.entries.get(key).map(|e| self.inspection(key, e))
+    }
+
+    fn inspection(&self, key: &QueryKey, e: &Entry) -> EntryInspection {
+        let now = self.now();
+        EntryInspection {
+            key: key.clone(),
+            tags: e.all_tags(),
+            status: e.status(now),
+            options: e.options,
+            stale_in: e
+                .data_at
+                .map(|at| (at + e.options.stale_time).saturating_sub(now))
+                .filter(|left| !left.is_zero() && !e.invalidated),
+            gc_in: e
+                .unused_since
+                .filter(|_| e.observers.is_empty())
+                .map(|since| (since + e.options.gc_time).saturating_sub(now)),
+            data_json: e
+                .spec
+                .as_ref()
+                .and_then(|spec| spec.to_json.as_ref())
+                .zip(e.data.as_ref())
+                .and_then(|(json, data)| json(data)),
+            invalidations: e.version,
+            fetches: e.fetches,
+        }
     }
 
     /// Removes an entry no component uses (nor a fetch or a mutation); returns whether it did.

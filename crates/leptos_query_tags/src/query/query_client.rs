@@ -2,8 +2,8 @@
 //! query (its name, fetcher, tags and settings).
 
 use crate::cache::{
-    CacheOptions, Clock, FetchSpec, ManualClock, Outcome, QueryCache, QueryKey, QueryStatus,
-    SystemClock, Value,
+    CacheOptions, Clock, EntryInspection, FetchSpec, ManualClock, Outcome, QueryCache, QueryKey,
+    QueryStatus, SystemClock, Value,
 };
 use crate::tags::{Tag, TagPattern};
 use futures::future::BoxFuture;
@@ -381,6 +381,27 @@ impl QueryClient {
         E: Clone + Send + Sync + 'static,
     {
         self.cache.status(&query.key(key))
+    }
+
+    /// One cached query as devtools show it: its state, its tags, and how many invalidations
+    /// reached it against how many fetches it made (a burst of events costs few fetches).
+    ///
+    /// ```
+    /// use leptos_query_tags::prelude::*;
+    ///
+    /// let client = QueryClient::new();
+    /// let query = Query::new("count", |(): ()| async { Ok::<u32, String>(1) });
+    /// client.set_query_data(&query, &(), 1);
+    /// let seen = client.inspect_query(&query, &()).unwrap();
+    /// assert_eq!((seen.invalidations, seen.fetches), (0, 0));
+    /// ```
+    pub fn inspect_query<K, T, E>(&self, query: &Query<K, T, E>, key: &K) -> Option<EntryInspection>
+    where
+        K: Serialize + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        self.cache.inspect_key(&query.key(key))
     }
 
     /// Number of cached queries.
