@@ -1,5 +1,9 @@
 //! The demo's UI: the HTML shell, the app with its router, and the pages.
 
+pub mod notes;
+pub mod playground;
+pub mod rapid;
+pub mod session;
 pub mod tags;
 pub mod todos;
 
@@ -7,7 +11,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_query_tags::devtools::QueryTagsDevtools;
 use leptos_query_tags::prelude::*;
-use leptos_router::components::{Route, Router, Routes};
+use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
 
 /// The HTML document the server renders around [`App`].
@@ -43,31 +47,42 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/query_tags_demo.css" />
         <Title text="leptos_query_tags demo" />
         <QueryTagsProvider>
-            <div class="app" data-hydrated=move || hydrated.get().to_string()>
-                <header class="topbar">
-                    <a class="brand" href="/">
-                        "query"
-                        <span>"tags"</span>
-                    </a>
-                    <nav>
-                        <a href="/">"Todos"</a>
-                    </nav>
-                    <LiveBadge />
-                </header>
-                <main>
-                    <Router>
+            <Router>
+                <div class="app" data-hydrated=move || hydrated.get().to_string()>
+                    <a class="skip-link" href="#main">"Skip to content"</a>
+                    <header class="topbar">
+                        <a class="brand" href="/">
+                            "query"
+                            <span>"tags"</span>
+                        </a>
+                        <nav aria-label="Pages">
+                            // `A` marks the current page with aria-current="page".
+                            <A href="/" exact=true>"Todos"</A>
+                            <A href="/notes">"My notes"</A>
+                            <A href="/playground">"Tag Playground"</A>
+                            <A href="/rapid-fire">"Rapid fire"</A>
+                        </nav>
+                        <div class="topbar-end">
+                            <LiveBadge />
+                            <session::UserMenu />
+                        </div>
+                    </header>
+                    <main id="main">
                         <Routes fallback=|| view! { <p class="card">"Page not found."</p> }>
                             <Route path=path!("/") view=todos::TodosPage />
+                            <Route path=path!("/notes") view=notes::NotesPage />
+                            <Route path=path!("/playground") view=playground::PlaygroundPage />
+                            <Route path=path!("/rapid-fire") view=rapid::RapidPage />
                         </Routes>
-                    </Router>
-                </main>
-                <EventLog />
-                <QueryTagsDevtools />
-                <footer class="muted">
-                    "Built with Leptos and leptos_query_tags: server functions invalidate tags, "
-                    "browsers refetch exactly the matching queries."
-                </footer>
-            </div>
+                    </main>
+                    <EventLog />
+                    <QueryTagsDevtools />
+                    <footer class="muted">
+                        "Built with Leptos and leptos_query_tags: server functions invalidate tags, "
+                        "browsers refetch exactly the matching queries."
+                    </footer>
+                </div>
+            </Router>
         </QueryTagsProvider>
     }
 }

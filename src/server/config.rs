@@ -15,6 +15,28 @@ pub struct Config {
     pub database: DatabaseSection,
     /// `[query_tags]`
     pub query_tags: QueryTagsSection,
+    /// `[session]`
+    pub session: SessionSection,
+}
+
+/// `[session]` in Leptos.toml: how sign-in sessions are sealed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSection {
+    /// File holding the session key (128 hex digits), generated on first start when absent;
+    /// `DEMO_SESSION_KEY` (the key itself) takes precedence.
+    pub key_file: PathBuf,
+    /// Mark the session cookie `Secure` (sent over HTTPS only): on behind TLS.
+    pub secure_cookie: bool,
+}
+
+impl Default for SessionSection {
+    fn default() -> Self {
+        SessionSection {
+            key_file: PathBuf::from("target/demo/session.key"),
+            secure_cookie: false,
+        }
+    }
 }
 
 /// `[server]` in Leptos.toml.
@@ -125,7 +147,9 @@ pub enum ConfigError {
 
 impl Config {
     /// Reads `path` (a missing file means the defaults), then applies the environment:
-    /// `LEPTOS_SITE_ADDR`, `DEMO_DATABASE_PATH`, `QUERY_TAGS_BASE_PATH`, `QUERY_TAGS_REDIS_URL`.
+    /// `LEPTOS_SITE_ADDR`, `DEMO_DATABASE_PATH`, `QUERY_TAGS_BASE_PATH`, `QUERY_TAGS_REDIS_URL`,
+    /// `DEMO_SESSION_KEY_FILE`. (`DEMO_SESSION_KEY`, the key itself, is read by
+    /// [`SessionKey::load`](super::session::SessionKey::load).)
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let mut config = match std::fs::read_to_string(path) {
             Ok(text) => toml::from_str(&text).map_err(|source| ConfigError::Parse {
@@ -159,18 +183,21 @@ impl Config {
         if let Ok(value) = std::env::var("QUERY_TAGS_REDIS_URL") {
             config.query_tags.redis_url = value;
         }
+        if let Some(value) = std::env::var_os("DEMO_SESSION_KEY_FILE") {
+            config.session.key_file = PathBuf::from(value);
+        }
         Ok(config)
     }
 
-    /// The hub these settings describe.
-    pub fn hub(&self) -> leptos_query_tags::server::Hub {
+    /// The hub these settings describe; `key` opens the sessions its scope resolver reads.
+    pub fn hub(&self, key: super::session::SessionKey) -> leptos_query_tags::server::Hub {
         let q = &self.query_tags;
         let builder = leptos_query_tags::server::Hub::builder()
             .base_path(q.base_path.clone())
             .heartbeat(Duration::from_secs(q.heartbeat_secs.max(1)))
             .replay_capacity(q.replay_capacity)
             .queue_capacity(q.queue_capacity)
-            .scope_resolver(super::scopes::resolve);
+            .scope_resolver(super::scopes::resolver(key));
         let builder = builder.prometheus_endpoint(q.metrics);
         // The publish endpoint is on only with a secret, and secrets come from the environment,
         // never from a file in the repository.

@@ -3,7 +3,9 @@
 pub mod config;
 pub mod db;
 pub mod scopes;
+pub mod session;
 pub mod todos;
+pub mod users;
 
 use crate::app::{shell, App};
 use axum::Router;
@@ -12,17 +14,19 @@ use db::Db;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use leptos_query_tags::server::Hub;
+use session::SessionKey;
 use std::path::PathBuf;
 
-/// Builds the application router: Leptos routes and server functions with the database and the
-/// hub in context, static files, and the hub's endpoints around them all.
-pub fn router(options: LeptosOptions, db: Db, hub: Hub) -> Router {
+/// Builds the application router: Leptos routes and server functions with the database, the
+/// hub and the session key in context, static files, and the hub's endpoints around them all.
+pub fn router(options: LeptosOptions, db: Db, hub: Hub, sessions: SessionKey) -> Router {
     let routes = generate_route_list(App);
     let context = {
         let (db, hub) = (db.clone(), hub.clone());
         move || {
             provide_context(db.clone());
             provide_context(hub.clone());
+            provide_context(sessions.clone());
         }
     };
     let app = Router::new()
@@ -50,8 +54,9 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     options.site_addr = config.server.site_addr;
 
     let db = Db::open(&config.database.path)?;
-    let hub = config.hub();
-    let app = router(options.clone(), db, hub.clone());
+    let sessions = SessionKey::load(&config.session.key_file, config.session.secure_cookie)?;
+    let hub = config.hub(sessions.clone());
+    let app = router(options.clone(), db, hub.clone(), sessions);
 
     let listener = tokio::net::TcpListener::bind(options.site_addr)
         .await

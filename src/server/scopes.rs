@@ -1,41 +1,32 @@
 //! Which invalidation scopes a browser's event stream may receive.
 //!
-//! Everyone receives the global scope (the shared todo list). A browser that picked a demo user
-//! (the `demo_user` cookie) also receives that user's scope, `user:<name>`. The demo's login is a
-//! name in a cookie, not authentication: a real application resolves scopes from its session.
+//! Everyone receives the global scope (the shared todo list, rapid fire). A signed-in user also
+//! receives their own scope, `user:<id>` (their notes), and nobody else's: the id comes from the
+//! verified session cookie only (see [`super::session`]), never from anything a client can set.
 
-use http::header::COOKIE;
+use super::session::{Session, SessionKey};
 use http::request::Parts;
 use leptos_query_tags::protocol::Scope;
 use std::future::{ready, Ready};
 
-/// The cookie holding the demo user's name.
-pub const USER_COOKIE: &str = "demo_user";
-
-/// The scopes of one stream request.
-pub fn resolve(parts: &Parts) -> Ready<Vec<Scope>> {
-    let mut scopes = vec![Scope::global()];
-    scopes.extend(user_of(parts).and_then(|user| Scope::keyed("user", user).ok()));
-    ready(scopes)
+/// The scope of one user's private events.
+pub fn user_scope(user_id: i64) -> Scope {
+    Scope::keyed("user", user_id.to_string()).expect("a number is a valid scope key")
 }
 
-/// The demo user named by the request's cookie, if any.
-pub fn user_of(parts: &Parts) -> Option<String> {
-    parts
-        .headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == USER_COOKIE)
-        .map(|(_, value)| value.trim().to_owned())
-        .filter(|value| !value.is_empty())
+/// The hub's scope resolver: the global scope, plus the signed-in user's.
+pub fn resolver(key: SessionKey) -> impl Fn(&Parts) -> Ready<Vec<Scope>> + Send + Sync + 'static {
+    move |parts: &Parts| {
+        let mut scopes = vec![Scope::global()];
+        scopes.extend(Session::from_headers(&parts.headers, &key).map(|s| user_scope(s.user_id)));
+        ready(scopes)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::COOKIE;
 
     fn parts(cookie: Option<&str>) -> Parts {
         let mut request = http::Request::builder().uri("/api/query-tags/events");
@@ -46,19 +37,28 @@ mod tests {
     }
 
     #[test]
-    fn global_for_everyone_and_the_user_scope_from_the_cookie() {
+    fn global_for_everyone_and_the_user_scope_from_the_verified_session_only() {
+        let key = SessionKey::generate();
+        let resolve = resolver(key.clone());
         assert_eq!(resolve(&parts(None)).into_inner(), vec![Scope::global()]);
+
+        let sealed = key.sign_in_cookie(&Session {
+            user_id: 42,
+            name: "ada".into(),
+        });
+        let pair = sealed.to_str().unwrap().split(';').next().unwrap();
         assert_eq!(
-            resolve(&parts(Some("theme=dark; demo_user=ada"))).into_inner(),
-            vec![Scope::global(), Scope::new("user:ada").unwrap()]
+            resolve(&parts(Some(&format!("theme=dark; {pair}")))).into_inner(),
+            vec![Scope::global(), Scope::new("user:42").unwrap()]
         );
-        // A cookie that is not a valid scope grants nothing more.
+        // The old demo cookie, or a session sealed under another key, grants nothing more.
         assert_eq!(
-            resolve(&parts(Some("demo_user=a b"))).into_inner(),
+            resolve(&parts(Some("demo_user=ada"))).into_inner(),
             vec![Scope::global()]
         );
+        let other = resolver(SessionKey::generate());
         assert_eq!(
-            resolve(&parts(Some("demo_user="))).into_inner(),
+            other(&parts(Some(pair))).into_inner(),
             vec![Scope::global()]
         );
     }
