@@ -92,3 +92,60 @@ export async function publish(tags, scope = 'global', base = url('')) {
   if (!response.ok) throw new Error(`publish: ${response.status} ${await response.text()}`);
   return (await response.json()).id;
 }
+
+/** Signs `page` in as `name` through the sign-in form of My notes (the page reloads), and waits
+ * until the notes page is hydrated and live. */
+export async function signIn(page, name) {
+  await page.goto(url('/notes'));
+  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+  await page.getByLabel('Your name').fill(name);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.locator(`.user[data-user="${name}"]`)).toBeVisible();
+  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.locator('.live')).toHaveAttribute('data-state', 'open');
+}
+
+/** Opens `path` of instance A and waits until it is hydrated and live. */
+export async function openPage(page, path) {
+  await page.goto(url(path));
+  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.locator('.live')).toHaveAttribute('data-state', 'open');
+}
+
+/** Opens a raw event stream inside `page` (with the page's cookies), collecting every frame's
+ * event name and data in `window.__raw`. */
+export async function recordRawStream(page) {
+  await page.evaluate(() => {
+    window.__raw = [];
+    const source = new EventSource('/api/query-tags/events');
+    for (const name of ['hello', 'invalidate', 'reset']) {
+      source.addEventListener(name, (e) => window.__raw.push({ event: name, data: e.data }));
+    }
+    window.__rawSource = source;
+  });
+  await expect.poll(() => page.evaluate(() => window.__raw.length)).toBeGreaterThan(0);
+  return async () => page.evaluate(() => window.__raw);
+}
+
+/** The first bytes of an event stream request made with `cookie` (Node's fetch: no browser),
+ * then the request is aborted. */
+export async function streamStart(cookie, query = '') {
+  const controller = new AbortController();
+  const response = await fetch(url(`/api/query-tags/events${query}`), {
+    headers: cookie ? { cookie, accept: 'text/event-stream' } : { accept: 'text/event-stream' },
+    signal: controller.signal,
+  });
+  let text = '';
+  if (response.ok) {
+    const reader = response.body.getReader();
+    while (!text.includes('\n\n')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+  } else {
+    text = await response.text();
+  }
+  controller.abort();
+  return { status: response.status, text };
+}

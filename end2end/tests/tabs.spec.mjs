@@ -1,7 +1,7 @@
 // One event stream per browser profile and user, shared by its tabs: a leader tab (Web Locks)
 // holds the EventSource and relays events to the others over a BroadcastChannel.
 import { test, expect } from '@playwright/test';
-import { url, watchErrors, openTodos, row, addTodo, unique, streamsOpen, eventIds, publish } from '../support/app.mjs';
+import { url, watchErrors, openTodos, row, addTodo, unique, streamsOpen, eventIds, publish, signIn } from '../support/app.mjs';
 
 const isStream = (r) => r.url().includes('/api/query-tags/events');
 
@@ -84,23 +84,26 @@ test('closing the leader tab while events are published: another tab leads withi
 });
 
 test('two users on one machine never receive each other\'s relayed events', async ({ browser }) => {
-  const base = new URL(url('/'));
-  const contextFor = async (user) => {
+  // Signed in for real (sealed session cookies); each user's scope is `user:<id>`.
+  const contextFor = async (name) => {
     const context = await browser.newContext();
-    await context.addCookies([{ name: 'demo_user', value: user, domain: base.hostname, path: '/' }]);
-    return context;
+    const page = await context.newPage();
+    await signIn(page, name);
+    const { id } = await page.evaluate(async () => (await fetch('/api/current_user', { method: 'POST' })).json());
+    await page.close();
+    return { context, scope: `user:${id}` };
   };
-  const ada = await contextFor('ada');
-  const bob = await contextFor('bob');
+  const { context: ada, scope: adaScope } = await contextFor(unique('ada').replace(' ', '-'));
+  const { context: bob, scope: bobScope } = await contextFor(unique('bob').replace(' ', '-'));
   const adaTabs = await openTabs(ada, 2);
   const bobTabs = await openTabs(bob, 2);
   expect(await leaders(adaTabs)).toHaveLength(1);
   expect(await leaders(bobTabs)).toHaveLength(1);
 
   // An event in Ada's scope reaches both of Ada's tabs (one through the relay) and neither of Bob's.
-  const id = await publish([['notes']], 'user:ada');
+  const id = await publish([['notes']], adaScope);
   for (const page of adaTabs) await expect.poll(() => eventIds(page)).toContain(id);
-  const other = await publish([['notes']], 'user:bob');
+  const other = await publish([['notes']], bobScope);
   for (const page of bobTabs) await expect.poll(() => eventIds(page)).toContain(other);
   for (const page of bobTabs) expect(await eventIds(page)).not.toContain(id);
   for (const page of adaTabs) expect(await eventIds(page)).not.toContain(other);

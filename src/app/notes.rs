@@ -31,14 +31,14 @@ fn publish_for(
 }
 
 /// The signed-in user's notes, oldest first (401 when signed out).
-#[server]
+#[server(endpoint = "list_notes")]
 pub async fn list_notes() -> Result<Vec<Note>, ServerFnError> {
     let user = crate::server::session::require()?;
     crate::server::users::notes(&user).await
 }
 
 /// Adds a note; the user's other tabs and browsers show it.
-#[server]
+#[server(endpoint = "add_note")]
 pub async fn add_note(body: String) -> Result<Note, ServerFnError> {
     let user = crate::server::session::require()?;
     let note = crate::server::users::add_note(&user, body).await?;
@@ -47,7 +47,7 @@ pub async fn add_note(body: String) -> Result<Note, ServerFnError> {
 }
 
 /// Changes a note's text.
-#[server]
+#[server(endpoint = "edit_note")]
 pub async fn edit_note(id: i64, body: String) -> Result<(), ServerFnError> {
     let user = crate::server::session::require()?;
     crate::server::users::edit_note(&user, id, body).await?;
@@ -56,7 +56,7 @@ pub async fn edit_note(id: i64, body: String) -> Result<(), ServerFnError> {
 }
 
 /// Deletes a note.
-#[server]
+#[server(endpoint = "delete_note")]
 pub async fn delete_note(id: i64) -> Result<(), ServerFnError> {
     let user = crate::server::session::require()?;
     crate::server::users::delete_note(&user, id).await?;

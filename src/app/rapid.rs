@@ -31,13 +31,13 @@ impl Burst {
 }
 
 /// The latest burst, if any.
-#[server]
+#[server(endpoint = "latest_burst")]
 pub async fn latest_burst() -> Result<Option<Burst>, ServerFnError> {
     crate::server::users::latest_burst().await
 }
 
 /// Makes `size` writes, each followed by its own invalidation of `rapid.shots`.
-#[server]
+#[server(endpoint = "fire_burst")]
 pub async fn fire_burst(size: u32) -> Result<i64, ServerFnError> {
     crate::server::users::fire(size).await
 }

@@ -21,19 +21,19 @@ pub struct User {
 pub const MAX_NAME_CHARS: usize = 40;
 
 /// The signed-in user, from the verified session cookie (`None`: signed out).
-#[server]
+#[server(endpoint = "current_user")]
 pub async fn current_user() -> Result<Option<User>, ServerFnError> {
     Ok(crate::server::users::current_user())
 }
 
 /// Signs in with a name (the demo is passwordless): sets a sealed session cookie.
-#[server]
+#[server(endpoint = "sign_in")]
 pub async fn sign_in(name: String) -> Result<User, ServerFnError> {
     crate::server::users::sign_in(name).await
 }
 
 /// Signs out: removes the session cookie.
-#[server]
+#[server(endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), ServerFnError> {
     crate::server::users::sign_out()
 }
