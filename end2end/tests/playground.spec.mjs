@@ -27,7 +27,7 @@ test('typing patterns highlights the tags they match, and an invalid one shows t
 
   // Why, beside each tag.
   await pattern.fill('todos.by_id');
-  await expect(page.locator('.tag-row[data-tag="todos.by_id.1"] .why')).toContainText('begin the tag');
+  await expect(page.locator('.tag-row[data-tag="todos.by_id.1"] .why')).toContainText('is a prefix of the tag');
   await expect(page.locator('.tag-row[data-tag="todos.list"] .why')).toContainText('Segment 2 differs');
   await pattern.fill('["todos","by_id","1"]');
   await expect(page.locator('.tag-row[data-tag="todos.by_id.1"] .why')).toContainText('another type');

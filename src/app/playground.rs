@@ -111,7 +111,7 @@ pub fn explain(pattern: &TagPattern, tag: &Tag) -> String {
         "Every segment is equal: the tag itself.".into()
     } else {
         format!(
-            "The pattern's {} segment{} begin the tag: it matches the tag and everything below it.",
+            "The pattern ({} segment{}) is a prefix of the tag: it matches the tag and everything below it.",
             p.len(),
             if p.len() == 1 { "" } else { "s" }
         )
@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn explanations_follow_the_prefix_rule() {
         let by_id = app_tags::todos::by_id(1);
-        assert!(explain(&parse_pattern("todos").unwrap(), &by_id).contains("begin the tag"));
+        assert!(explain(&parse_pattern("todos").unwrap(), &by_id).contains("is a prefix of the tag"));
         assert!(explain(&by_id.clone().into(), &by_id).contains("the tag itself"));
         assert!(explain(&parse_pattern("todos.list").unwrap(), &by_id).contains("Segment 2"));
         assert!(
