@@ -292,7 +292,9 @@ mod tests {
     #[test]
     fn explanations_follow_the_prefix_rule() {
         let by_id = app_tags::todos::by_id(1);
-        assert!(explain(&parse_pattern("todos").unwrap(), &by_id).contains("is a prefix of the tag"));
+        assert!(
+            explain(&parse_pattern("todos").unwrap(), &by_id).contains("is a prefix of the tag")
+        );
         assert!(explain(&by_id.clone().into(), &by_id).contains("the tag itself"));
         assert!(explain(&parse_pattern("todos.list").unwrap(), &by_id).contains("Segment 2"));
         assert!(

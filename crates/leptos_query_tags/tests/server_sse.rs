@@ -63,10 +63,19 @@ async fn server_function_invalidation_reaches_a_subscriber_with_its_tags(serving
     assert_eq!(hello.cursor, hub.cursor());
 
     let response = call(&server, SaveTodo::PATH, "id=3").await;
+    // The caller is told which event its write became (its own refetch stands for it).
+    let timing = response
+        .headers()
+        .get("server-timing")
+        .map(|v| v.to_str().unwrap().to_owned());
     assert!(
         response.status().is_success(),
         "{:?}",
         response.text().await
+    );
+    assert_eq!(
+        timing,
+        Some(format!("lqt-event;desc=\"{}-1\"", hub.epoch()))
     );
 
     let event = stream.expect("invalidate").await;
@@ -103,6 +112,7 @@ async fn a_failing_server_function_publishes_nothing(serving: Serving) {
 
     let response = call(&server, FailTodo::PATH, "id=1").await;
     assert!(response.status().is_server_error());
+    assert!(response.headers().get("server-timing").is_none());
     // The next success must be the first event this stream sees.
     call(&server, SaveTodo::PATH, "id=2").await;
     let invalidation: Invalidation =

@@ -648,7 +648,18 @@ impl QueryCache {
     /// Invalidates every entry a pattern matches, and says which matched and whether each is
     /// refetched now (in use) or when next used (what devtools show for an event).
     pub fn invalidate_matching(&self, patterns: &[TagPattern]) -> Vec<(QueryKey, bool)> {
-        let keys = self.state().matching(patterns);
+        self.invalidate_matching_except(patterns, &[])
+    }
+
+    /// [`QueryCache::invalidate_matching`], leaving out `except` (queries already refetched for
+    /// this change).
+    pub fn invalidate_matching_except(
+        &self,
+        patterns: &[TagPattern],
+        except: &[QueryKey],
+    ) -> Vec<(QueryKey, bool)> {
+        let mut keys = self.state().matching(patterns);
+        keys.retain(|key| !except.contains(key));
         self.invalidate_reporting(&keys)
     }
 

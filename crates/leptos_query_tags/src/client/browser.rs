@@ -20,6 +20,7 @@ use web_sys::{AbortController, BroadcastChannel, EventSource, MessageEvent};
 
 /// Opens the stream (or joins the tab that holds it) for as long as the calling owner lives.
 pub(crate) fn connect(client: QueryTagsClient, cursor: Option<Cursor>, identity: Option<String>) {
+    super::own_events::install(client.queries());
     let runtime = send_wrapper::SendWrapper::new(Runtime::install(client, cursor, identity));
     leptos::prelude::on_cleanup(move || Runtime::uninstall(&runtime));
 }

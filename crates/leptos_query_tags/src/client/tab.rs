@@ -481,10 +481,20 @@ impl<P: Port> Tab<P> {
             }
             Wire::Invalidate { id, tags } => {
                 let verdict = id.map_or(Verdict::New, |id| self.received.accept(id));
+                let queries = self.client.queries();
+                if verdict != Verdict::Duplicate {
+                    if let Some(id) = id {
+                        queries.note_applied(*id);
+                    }
+                }
                 match verdict {
                     Verdict::Duplicate => return,
-                    Verdict::New => self.client.queries().cache().invalidate_matching(tags),
-                    Verdict::NewEpoch => self.client.queries().cache().invalidate_every(),
+                    Verdict::New => {
+                        // Queries this tab's own write already refetched for this event.
+                        let covered = id.map(|id| queries.take_covered(id)).unwrap_or_default();
+                        queries.cache().invalidate_matching_except(tags, &covered)
+                    }
+                    Verdict::NewEpoch => queries.cache().invalidate_every(),
                 }
             }
             Wire::Unreadable { id } => {

@@ -651,3 +651,35 @@ fn tab_messages_round_trip_and_anything_else_is_ignored() {
         assert_eq!(TabMessage::decode(garbage), None, "{garbage}");
     }
 }
+
+#[test]
+fn an_event_this_tab_s_own_write_already_refetched_for_skips_those_queries_only() {
+    let world = World::new();
+    let (mut tab, client) = world.tab(1, Role::Solo, Some(c(4)));
+    let (generation, _) = tab.port().opened[0].clone();
+    hello(&mut tab, generation, c(4), "ada");
+    let queries = client.queries().clone();
+    let todos = queries
+        .cache()
+        .inspect()
+        .into_iter()
+        .find(|e| e.key.to_string().starts_with("todos"))
+        .unwrap()
+        .key;
+
+    // A mutation's write became event 5 and the mutation refetched the todo list itself.
+    queries.cover(c(5), vec![todos.clone()]);
+    invalidate(&mut tab, generation, c(5), "todos");
+    assert!(
+        client.event_log()[0].matched.is_empty(),
+        "the covered query is not invalidated again: {:?}",
+        client.event_log()[0]
+    );
+    assert!(!queries.cache().status(&todos).unwrap().is_invalidated);
+    assert!(queries.was_applied(c(5)));
+
+    // Once only: a later event for the same tag invalidates it as usual.
+    invalidate(&mut tab, generation, c(6), "todos");
+    assert!(queries.cache().status(&todos).unwrap().is_invalidated);
+    assert_eq!(client.event_log()[1].matched.len(), 1);
+}

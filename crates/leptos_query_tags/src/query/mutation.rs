@@ -178,7 +178,11 @@ impl Optimistic {
         }
     }
 
-    fn settle(self, failed: bool) {
+    /// Ends the optimistic writes: rolled back on failure; either way the written queries end on
+    /// the server's truth. `own` are the events the write became: if this tab applied them all
+    /// already, their refetch (which began after the write) is the truth and none is added;
+    /// otherwise the written queries refetch now and those events, when they arrive, skip them.
+    fn settle(self, failed: bool, own: &[crate::protocol::Cursor]) {
         let journal = self.journal.into_inner().unwrap_or_else(|p| p.into_inner());
         let cache = self.client.cache();
         if failed {
@@ -186,7 +190,17 @@ impl Optimistic {
                 cache.restore(key, written, previous.clone());
             }
         }
-        let keys: Vec<QueryKey> = journal.into_iter().map(|(key, _, _)| key).collect();
+        let mut keys: Vec<QueryKey> = journal.into_iter().map(|(key, _, _)| key).collect();
+        keys.sort_by_cached_key(QueryKey::to_string);
+        keys.dedup();
+        if !failed && !own.is_empty() {
+            if own.iter().all(|id| self.client.was_applied(*id)) {
+                return;
+            }
+            for id in own.iter().filter(|id| !self.client.was_applied(**id)) {
+                self.client.cover(*id, keys.clone());
+            }
+        }
         cache.invalidate_keys(&keys);
     }
 }
@@ -285,9 +299,16 @@ where
                 update(&optimistic, &input);
                 optimistic
             });
+            let started = client.probe_now();
             let result = (options.run)(input.clone()).await;
+            // The events the server says this write became (browser only, and only where the
+            // browser exposes the response's Server-Timing).
+            let own = match (started, &result) {
+                (Some(started), Ok(_)) => client.events_since(started),
+                _ => Vec::new(),
+            };
             if let Some(optimistic) = optimistic {
-                optimistic.settle(result.is_err());
+                optimistic.settle(result.is_err(), &own);
             }
             if let (Ok(output), Some(invalidates)) = (&result, &options.invalidates) {
                 client.invalidate(&invalidates(&input, output));

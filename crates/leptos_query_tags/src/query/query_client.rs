@@ -5,14 +5,17 @@ use crate::cache::{
     CacheOptions, Clock, EntryInspection, FetchSpec, ManualClock, Outcome, QueryCache, QueryKey,
     QueryStatus, SystemClock, Value,
 };
+use crate::protocol::Cursor;
 use crate::tags::{Tag, TagPattern};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use leptos::prelude::*;
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
 type Fetcher<K, T, E> = Arc<dyn Fn(K) -> BoxFuture<'static, Result<T, E>> + Send + Sync>;
@@ -236,7 +239,38 @@ pub(crate) fn typed<T: Clone + 'static, E: Clone + 'static>(
 #[derive(Clone, Debug)]
 pub struct QueryClient {
     cache: QueryCache,
+    own: Arc<Mutex<OwnEvents>>,
 }
+
+/// Finds the ids of the events that the responses received since a moment became (the browser
+/// runtime installs one; see [`crate::protocol::event_ids_header`]).
+pub(crate) type EventProbe = Arc<dyn Fn(f64) -> Vec<Cursor> + Send + Sync>;
+/// A monotonic clock in milliseconds, paired with the probe.
+pub(crate) type ProbeClock = Arc<dyn Fn() -> f64 + Send + Sync>;
+
+/// Events this client's own writes became, so that a write's refetch stands for its event:
+/// one fetch per matching query in the tab that made the change.
+#[derive(Default)]
+struct OwnEvents {
+    probe: Option<(ProbeClock, EventProbe)>,
+    /// Events this tab has applied, newest last (bounded).
+    applied: VecDeque<Cursor>,
+    /// Events whose refetch a mutation already made, with the queries it refetched (bounded).
+    covered: VecDeque<(Cursor, Vec<QueryKey>)>,
+}
+
+impl fmt::Debug for OwnEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnEvents")
+            .field("probe", &self.probe.is_some())
+            .field("applied", &self.applied.len())
+            .field("covered", &self.covered.len())
+            .finish()
+    }
+}
+
+/// Most applied ids and covered events remembered.
+const OWN_EVENTS_KEPT: usize = 256;
 
 impl Default for QueryClient {
     fn default() -> Self {
@@ -254,7 +288,68 @@ impl QueryClient {
     pub fn with_clock(clock: impl Clock) -> Self {
         QueryClient {
             cache: QueryCache::new(Arc::new(clock)),
+            own: Arc::default(),
         }
+    }
+
+    fn own(&self) -> std::sync::MutexGuard<'_, OwnEvents> {
+        self.own.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Installs how this client learns the events its requests became (browser runtime).
+    #[cfg_attr(not(any(feature = "hydrate", feature = "csr")), allow(dead_code))]
+    pub(crate) fn set_event_probe(&self, clock: ProbeClock, probe: EventProbe) {
+        self.own().probe = Some((clock, probe));
+    }
+
+    /// Now, on the probe's clock (`None` without a probe).
+    pub(crate) fn probe_now(&self) -> Option<f64> {
+        self.own().probe.as_ref().map(|(clock, _)| clock())
+    }
+
+    /// The events the responses received since `since` became.
+    pub(crate) fn events_since(&self, since: f64) -> Vec<Cursor> {
+        let probe = self.own().probe.as_ref().map(|(_, probe)| probe.clone());
+        probe.map(|probe| probe(since)).unwrap_or_default()
+    }
+
+    /// Records that this tab applied event `id`.
+    pub(crate) fn note_applied(&self, id: Cursor) {
+        let mut own = self.own();
+        if own.applied.len() == OWN_EVENTS_KEPT {
+            own.applied.pop_front();
+        }
+        own.applied.push_back(id);
+    }
+
+    /// Whether this tab applied event `id` already.
+    pub(crate) fn was_applied(&self, id: Cursor) -> bool {
+        self.own().applied.contains(&id)
+    }
+
+    /// A mutation refetched `keys` after its write became event `id`: when `id` arrives, those
+    /// queries need no second refetch.
+    pub(crate) fn cover(&self, id: Cursor, keys: Vec<QueryKey>) {
+        let mut own = self.own();
+        if own.covered.len() == OWN_EVENTS_KEPT {
+            own.covered.pop_front();
+        }
+        own.covered.push_back((id, keys));
+    }
+
+    /// The queries a mutation already refetched for event `id` (once).
+    pub(crate) fn take_covered(&self, id: Cursor) -> Vec<QueryKey> {
+        let mut own = self.own();
+        let mut keys = Vec::new();
+        own.covered.retain(|(covered, k)| {
+            if *covered == id {
+                keys.extend(k.iter().cloned());
+                false
+            } else {
+                true
+            }
+        });
+        keys
     }
 
     /// A client on a fresh [`ManualClock`], and that clock.

@@ -85,15 +85,40 @@ async fn publish_after_ok(State(hub): State<Hub>, mut request: Request, next: Ne
     let status = response.status();
     let ok = (status.is_success() || status.is_redirection())
         && !response.headers().contains_key(SERVER_FN_ERROR_HEADER);
-    if ok {
-        for (scope, tags) in group_by_scope(batches) {
-            hub.submit(scope, tags, None);
-        }
-    } else {
+    if !ok {
         tracing::debug!(%status, dropped = batches.len(), "request failed; its invalidations are dropped");
+        return response;
+    }
+    let ids: Vec<_> = group_by_scope(batches)
+        .into_iter()
+        .map(|(scope, tags)| {
+            let (reply, id) = tokio::sync::oneshot::channel();
+            hub.submit(scope, tags, Some(reply));
+            id
+        })
+        .collect();
+    // The caller learns which events its write became, so its own refetch can stand for them
+    // (no second refetch when the same events arrive on its stream). In memory the ids are
+    // there at once; with Redis after one round trip, waited for a bounded time: without the
+    // header the caller merely refetches once more.
+    let ids = tokio::time::timeout(EVENT_ID_WAIT, futures::future::join_all(ids)).await;
+    let mut response = response;
+    if let Some(value) = ids
+        .ok()
+        .map(|ids| ids.into_iter().flatten().collect::<Vec<_>>())
+        .filter(|ids| !ids.is_empty())
+        .and_then(|ids| http::HeaderValue::from_str(&crate::protocol::event_ids_header(&ids)).ok())
+    {
+        response.headers_mut().append(
+            http::header::HeaderName::from_static("server-timing"),
+            value,
+        );
     }
     response
 }
+
+/// How long a response waits for the ids of its events (Redis appends them).
+const EVENT_ID_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Hub {
     /// Adds the hub's endpoints to `router` and wraps **every route already in it** so that
