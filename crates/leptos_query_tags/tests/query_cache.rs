@@ -551,6 +551,80 @@ async fn focus_and_reconnect_refetch_stale_queries_in_use() {
 }
 
 #[tokio::test]
+async fn tagged_queries_stay_fresh_while_the_stream_is_open_and_follow_stale_time_otherwise() {
+    let (owner, client, clock) = app();
+    let (live, live_counts) = instant("live");
+    let live = live.tags(|id| vec![app_tags::todos::by_id(*id)]);
+    let (untagged, untagged_counts) = instant("untagged");
+    let (timed, timed_counts) = instant("timed");
+    let timed = timed
+        .tags(|_| vec![app_tags::notes::list()])
+        .stale_time(Duration::from_secs(60));
+    let _a = mount(&owner, &live, 1);
+    let _b = mount(&owner, &untagged, 1);
+    let _c = mount(&owner, &timed, 1);
+    settle().await;
+    assert_eq!(
+        (
+            total(&live_counts),
+            total(&untagged_counts),
+            total(&timed_counts)
+        ),
+        (1, 1, 1)
+    );
+
+    // The stream is open: a focus refetches only what the hub cannot keep fresh.
+    client.cache().set_live(true);
+    clock.advance(Duration::from_secs(1));
+    assert!(!client.query_status(&live, &1).unwrap().is_stale);
+    assert_eq!(
+        client.window_focused(),
+        1,
+        "only the untagged query is stale"
+    );
+    settle().await;
+    assert_eq!(
+        (
+            total(&live_counts),
+            total(&untagged_counts),
+            total(&timed_counts)
+        ),
+        (1, 2, 1)
+    );
+    // A second component mounting the live query is served from the cache.
+    let _d = mount(&owner, &live, 1);
+    settle().await;
+    assert_eq!(total(&live_counts), 1);
+    // An invalidation still refetches it, of course.
+    client.invalidate(&[app_tags::todos::by_id(1).into()]);
+    settle().await;
+    assert_eq!(total(&live_counts), 2);
+
+    // The stream is not open: the usual rules (stale time 0) again.
+    client.cache().set_live(false);
+    clock.advance(Duration::from_secs(1));
+    assert!(client.query_status(&live, &1).unwrap().is_stale);
+    assert_eq!(
+        client.window_focused(),
+        2,
+        "the live query and the untagged one"
+    );
+    settle().await;
+    assert_eq!(
+        (
+            total(&live_counts),
+            total(&untagged_counts),
+            total(&timed_counts)
+        ),
+        (3, 3, 1)
+    );
+    // The query with its own stale time follows it, live or not.
+    client.cache().set_live(true);
+    clock.advance(Duration::from_secs(60));
+    assert!(client.query_status(&timed, &1).unwrap().is_stale);
+}
+
+#[tokio::test]
 async fn optimistic_mutations_roll_back_on_error_and_stay_on_success() {
     let (owner, client, _) = app();
     let list = Query::new("list", |(): ()| async {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -102,6 +102,12 @@ pub struct CacheOptions {
     pub refetch_on_window_focus: bool,
     /// Refetch stale active queries when the browser comes back online. Default true.
     pub refetch_on_reconnect: bool,
+    /// While the hub's event stream is open ([`QueryCache::set_live`]), a query with tags stays
+    /// fresh until an invalidation says otherwise: the hub tells this browser about every change,
+    /// so refetching on mount or window focus would only repeat what it has. When the stream is
+    /// not open, `stale_time` applies again. Default true; setting a `stale_time` on a query
+    /// turns it off for that query (turn it back on after, to have both).
+    pub fresh_while_live: bool,
 }
 
 impl Default for CacheOptions {
@@ -116,6 +122,7 @@ impl Default for CacheOptions {
             },
             refetch_on_window_focus: true,
             refetch_on_reconnect: true,
+            fresh_while_live: true,
         }
     }
 }
@@ -278,24 +285,34 @@ impl Entry {
         }
     }
 
-    fn is_stale(&self, now: Duration) -> bool {
-        self.is_stale_after(now, self.options.stale_time)
+    fn is_stale(&self, now: Duration, live: bool) -> bool {
+        self.is_stale_after(now, &self.options, live)
     }
 
-    /// Staleness as a reader with its own stale time sees it.
-    fn is_stale_after(&self, now: Duration, stale_time: Duration) -> bool {
+    /// Staleness as a reader with its own options sees it; `live`: the hub's stream is open.
+    fn is_stale_after(&self, now: Duration, options: &CacheOptions, live: bool) -> bool {
         match self.data_at {
             _ if self.invalidated => true,
-            Some(at) if self.data.is_some() => now.saturating_sub(at) >= stale_time,
+            Some(_)
+                if self.data.is_some() && live && options.fresh_while_live && self.is_tagged() =>
+            {
+                false
+            }
+            Some(at) if self.data.is_some() => now.saturating_sub(at) >= options.stale_time,
             _ => true,
         }
     }
 
-    fn status(&self, now: Duration) -> QueryStatus {
+    /// Whether an invalidation can reach the entry (it carries a tag).
+    fn is_tagged(&self) -> bool {
+        !self.static_tags.is_empty() || !self.result_tags.is_empty()
+    }
+
+    fn status(&self, now: Duration, live: bool) -> QueryStatus {
         QueryStatus {
             has_data: self.data.is_some(),
             is_fetching: self.fetch.is_some(),
-            is_stale: self.is_stale(now),
+            is_stale: self.is_stale(now, live),
             is_invalidated: self.invalidated,
             has_error: self.error.is_some(),
             failure_count: self.failure_count,
@@ -382,6 +399,8 @@ struct CacheShared {
     clock: Arc<dyn Clock>,
     seq: AtomicU64,
     observer_ids: AtomicU64,
+    /// The hub's event stream is open (see [`CacheOptions::fresh_while_live`]).
+    live: AtomicBool,
 }
 
 impl fmt::Debug for QueryCache {
@@ -400,6 +419,29 @@ fn tell(listeners: Vec<Listener>, notice: Notice) {
 }
 
 impl QueryCache {
+    /// Tells the cache whether the hub's event stream is open (the browser runtime does): while
+    /// it is, tagged queries stay fresh until invalidated ([`CacheOptions::fresh_while_live`]).
+    /// Going live or not changes no data and starts no fetch.
+    ///
+    /// ```
+    /// use leptos_query_tags::cache::QueryCache;
+    /// use leptos_query_tags::cache::SystemClock;
+    /// use std::sync::Arc;
+    ///
+    /// let cache = QueryCache::new(Arc::new(SystemClock));
+    /// assert!(!cache.is_live());
+    /// cache.set_live(true);
+    /// assert!(cache.is_live());
+    /// ```
+    pub fn set_live(&self, live: bool) {
+        self.shared.live.store(live, Ordering::Relaxed);
+    }
+
+    /// Whether the hub's event stream is open, as last told by [`QueryCache::set_live`].
+    pub fn is_live(&self) -> bool {
+        self.shared.live.load(Ordering::Relaxed)
+    }
+
     /// An empty cache on `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         QueryCache {
@@ -414,6 +456,7 @@ impl QueryCache {
                 clock,
                 seq: AtomicU64::new(0),
                 observer_ids: AtomicU64::new(0),
+                live: AtomicBool::new(false),
             }),
         }
     }
@@ -451,7 +494,8 @@ impl QueryCache {
     /// The state of one entry.
     pub fn status(&self, key: &QueryKey) -> Option<QueryStatus> {
         let now = self.now();
-        self.state().entries.get(key).map(|e| e.status(now))
+        let live = self.is_live();
+        self.state().entries.get(key).map(|e| e.status(now, live))
     }
 
     /// The tags an entry carries (static and derived from its data).
@@ -601,10 +645,11 @@ impl QueryCache {
         loop {
             let (wait, listeners) = {
                 let now = self.now();
+                let live = self.is_live();
                 let mut state = self.state();
                 let entry = state.entry(key, spec.options, now);
                 match &entry.data {
-                    Some(data) if !entry.is_stale_after(now, spec.options.stale_time) => {
+                    Some(data) if !entry.is_stale_after(now, &spec.options, live) => {
                         return Outcome::Data(data.clone())
                     }
                     _ => self.ensure_fetch(&mut state, key, spec),
@@ -892,7 +937,7 @@ impl QueryCache {
         EntryInspection {
             key: key.clone(),
             tags: e.all_tags(),
-            status: e.status(now),
+            status: e.status(now, self.is_live()),
             options: e.options,
             stale_in: e
                 .data_at
@@ -933,10 +978,11 @@ impl QueryCache {
     /// (window focus, network reconnect). Returns how many were told.
     pub(crate) fn rerun_stale(&self, wants: impl Fn(&CacheOptions) -> bool) -> usize {
         let now = self.now();
+        let live = self.is_live();
         let mut listeners = Vec::new();
         let mut count = 0;
         for entry in self.state().entries.values() {
-            if !entry.observers.is_empty() && wants(&entry.options) && entry.is_stale(now) {
+            if !entry.observers.is_empty() && wants(&entry.options) && entry.is_stale(now, live) {
                 count += 1;
                 listeners.extend(entry.listeners());
             }

@@ -251,6 +251,7 @@ impl QueryTagsClient {
 
     #[cfg_attr(not(any(feature = "hydrate", feature = "csr", test)), allow(dead_code))]
     pub(crate) fn set_state(&self, state: ConnectionState) {
+        self.inner.queries.cache().set_live(state.is_open());
         if self.inner.state.with_untracked(|s| *s != state) {
             self.inner.state.set(state);
         }

@@ -113,9 +113,22 @@ where
         self
     }
 
-    /// How long fetched data is served without a refetch (default 0).
+    /// How long fetched data is served without a refetch (default 0). Setting it also turns
+    /// [`fresh_while_live`](Self::fresh_while_live) off for this query: call that after it to
+    /// have both.
     pub fn stale_time(mut self, stale_time: Duration) -> Self {
         self.options.stale_time = stale_time;
+        self.options.fresh_while_live = false;
+        self
+    }
+
+    /// Whether this query, when it has tags, stays fresh until invalidated while the hub's event
+    /// stream is open (default true). The hub tells the browser about every change to tagged
+    /// data, so a mount or a window focus need not refetch it; when the stream is not open, the
+    /// usual `stale_time` rules apply, and a reconnect that cannot replay what was missed
+    /// (`reset`) refetches every query in use.
+    pub fn fresh_while_live(mut self, fresh: bool) -> Self {
+        self.options.fresh_while_live = fresh;
         self
     }
 
