@@ -110,7 +110,7 @@ fn Notes(user_id: i64) -> impl IntoView {
     let notes = use_query(&notes_query(), move || user_id);
     let add = use_mutation(
         MutationOptions::new(|body: String| add_note(body))
-            .affects(|_| vec![app_tags::notes::list().into()])
+            .affects(|_| vec![app_tags::notes::list()])
             .optimistic(move |cache, body: &String| {
                 let note = Note {
                     id: provisional_id(),
@@ -121,7 +121,7 @@ fn Notes(user_id: i64) -> impl IntoView {
     );
     let edit = use_mutation(
         MutationOptions::new(|(id, body): (i64, String)| edit_note(id, body))
-            .affects(|(id, _)| vec![app_tags::notes::by_id(*id).into()])
+            .affects(|(id, _)| vec![app_tags::notes::by_id(*id)])
             .optimistic(move |cache, (id, body): &(i64, String)| {
                 cache.update(&notes_query(), &user_id, |notes| {
                     notes
@@ -133,7 +133,7 @@ fn Notes(user_id: i64) -> impl IntoView {
     );
     let delete = use_mutation(
         MutationOptions::new(|id: i64| delete_note(id))
-            .affects(|id| vec![app_tags::notes::by_id(*id).into()])
+            .affects(|id| vec![app_tags::notes::by_id(*id)])
             .optimistic(move |cache, id: &i64| {
                 cache.update(&notes_query(), &user_id, |notes| {
                     notes.retain(|n| n.id != *id)

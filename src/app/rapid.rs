@@ -53,7 +53,7 @@ pub fn RapidPage() -> impl IntoView {
     let burst = use_query(&burst_query(), || ());
     let fire = use_mutation(
         MutationOptions::new(|size: u32| fire_burst(size))
-            .affects(|_| vec![app_tags::rapid::shots().into()]),
+            .affects(|_| vec![app_tags::rapid::shots()]),
     );
     let size = RwSignal::new(200u32);
 

@@ -69,7 +69,7 @@ pub fn TodosPage() -> impl IntoView {
     let todos = use_query(&todos_query(), || ());
     let add = use_mutation(
         MutationOptions::new(|title: String| add_todo(title))
-            .affects(|_| vec![app_tags::todos::list().into()])
+            .affects(|_| vec![app_tags::todos::list()])
             .optimistic(|cache, title: &String| {
                 let todo = Todo {
                     id: provisional_id(),
@@ -81,7 +81,7 @@ pub fn TodosPage() -> impl IntoView {
     );
     let toggle = use_mutation(
         MutationOptions::new(|id: i64| toggle_todo(id))
-            .affects(|_| vec![app_tags::todos::list().into()])
+            .affects(|_| vec![app_tags::todos::list()])
             .optimistic(|cache, id: &i64| {
                 cache.update(&todos_query(), &(), |todos| {
                     todos
@@ -93,7 +93,7 @@ pub fn TodosPage() -> impl IntoView {
     );
     let delete = use_mutation(
         MutationOptions::new(|id: i64| delete_todo(id))
-            .affects(|_| vec![app_tags::todos::list().into()])
+            .affects(|_| vec![app_tags::todos::list()])
             .optimistic(|cache, id: &i64| {
                 cache.update(&todos_query(), &(), |todos| todos.retain(|t| t.id != *id));
             }),

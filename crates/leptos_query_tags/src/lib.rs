@@ -51,8 +51,8 @@ pub mod server;
 pub mod prelude {
     pub use crate::query::{
         use_mutation, use_query, use_query_client, use_query_tags, use_query_when, ConnectionState,
-        Mutation, MutationOptions, Query, QueryClient, QueryResult, QueryTagsClient,
-        QueryTagsProvider,
+        Mutation, MutationOptions, MutationStatus, Query, QueryClient, QueryResult,
+        QueryTagsClient, QueryTagsProvider,
     };
     #[cfg(feature = "ssr")]
     pub use crate::server::{invalidate_tags, Hub};

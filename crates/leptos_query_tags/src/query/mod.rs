@@ -21,6 +21,9 @@ pub use live::{
     use_query_tags, ConnectionInfo, ConnectionState, EventOrigin, EventRecord, QueryTagsClient,
     QueryTagsProvider, EVENT_LOG_CAPACITY,
 };
-pub use mutation::{mutation_on, use_mutation, Mutation, MutationOptions, Optimistic};
+pub use mutation::{
+    mutation_on, use_mutation, Mutation, MutationCancelled, MutationOptions, MutationStatus,
+    Optimistic,
+};
 pub use query_client::{use_query_client, Query, QueryClient};
 pub use use_query::{use_query, use_query_when, QueryResult};

@@ -16,6 +16,9 @@ type Run<I, O, E> = Arc<dyn Fn(I) -> BoxFuture<'static, Result<O, E>> + Send + S
 type Affects<I> = Arc<dyn Fn(&I) -> Vec<TagPattern> + Send + Sync>;
 type Invalidates<I, O> = Arc<dyn Fn(&I, &O) -> Vec<TagPattern> + Send + Sync>;
 type OptimisticFn<I> = Arc<dyn Fn(&Optimistic, &I) + Send + Sync>;
+type OnSuccess<I, O> = Arc<dyn Fn(&I, &O) + Send + Sync>;
+type OnError<I, E> = Arc<dyn Fn(&I, &E) + Send + Sync>;
+type OnSettled<I, O, E> = Arc<dyn Fn(&I, Result<&O, &E>) + Send + Sync>;
 
 /// What a mutation does, built before [`use_mutation`] turns it into a [`Mutation`].
 ///
@@ -36,7 +39,7 @@ type OptimisticFn<I> = Arc<dyn Fn(&Optimistic, &I) + Send + Sync>;
 ///     let add = use_mutation(
 ///         MutationOptions::new(|title: String| add_todo(title))
 ///             // The list shows a pending state while this runs.
-///             .affects(|_| vec![app_tags::todos::list().into()])
+///             .affects(|_| vec![app_tags::todos::list()])
 ///             // Shown at once; rolled back if the server says no.
 ///             .optimistic(|cache, title| {
 ///                 cache.update(&todos_query(), &(), |todos| todos.push(title.clone()));
@@ -50,6 +53,9 @@ pub struct MutationOptions<I, O, E = ServerFnError> {
     affects: Option<Affects<I>>,
     invalidates: Option<Invalidates<I, O>>,
     optimistic: Option<OptimisticFn<I>>,
+    on_success: Option<OnSuccess<I, O>>,
+    on_error: Option<OnError<I, E>>,
+    on_settled: Option<OnSettled<I, O, E>>,
 }
 
 impl<I, O, E> fmt::Debug for MutationOptions<I, O, E> {
@@ -79,27 +85,62 @@ where
             affects: None,
             invalidates: None,
             optimistic: None,
+            on_success: None,
+            on_error: None,
+            on_settled: None,
         }
     }
 
     /// The queries this mutation affects: while it runs, queries with a tag these patterns
     /// match report [`is_mutating`](super::QueryResult::is_mutating).
-    pub fn affects(
+    ///
+    /// Takes tags or patterns alike: `.affects(|_| vec![app_tags::todos::list()])`.
+    pub fn affects<P: Into<TagPattern>>(
         mut self,
-        patterns: impl Fn(&I) -> Vec<TagPattern> + Send + Sync + 'static,
+        patterns: impl Fn(&I) -> Vec<P> + Send + Sync + 'static,
     ) -> Self {
-        self.affects = Some(Arc::new(patterns));
+        self.affects = Some(Arc::new(move |input| {
+            patterns(input).into_iter().map(Into::into).collect()
+        }));
         self
     }
 
     /// Tags to invalidate in this browser when the mutation succeeds. With a hub the server's
     /// `invalidate_tags` already reaches every browser, this one included; this is for apps
     /// without one, or for queries only this client has.
-    pub fn invalidates(
+    pub fn invalidates<P: Into<TagPattern>>(
         mut self,
-        patterns: impl Fn(&I, &O) -> Vec<TagPattern> + Send + Sync + 'static,
+        patterns: impl Fn(&I, &O) -> Vec<P> + Send + Sync + 'static,
     ) -> Self {
-        self.invalidates = Some(Arc::new(patterns));
+        self.invalidates = Some(Arc::new(move |input, output| {
+            patterns(input, output)
+                .into_iter()
+                .map(Into::into)
+                .collect()
+        }));
+        self
+    }
+
+    /// Runs after a successful run, once the cache has settled (optimistic writes kept, the
+    /// written queries refetching), before [`on_settled`](Self::on_settled).
+    pub fn on_success(mut self, callback: impl Fn(&I, &O) + Send + Sync + 'static) -> Self {
+        self.on_success = Some(Arc::new(callback));
+        self
+    }
+
+    /// Runs after a failed run, once optimistic writes are rolled back, before
+    /// [`on_settled`](Self::on_settled).
+    pub fn on_error(mut self, callback: impl Fn(&I, &E) + Send + Sync + 'static) -> Self {
+        self.on_error = Some(Arc::new(callback));
+        self
+    }
+
+    /// Runs after every run, last, with its result.
+    pub fn on_settled(
+        mut self,
+        callback: impl Fn(&I, Result<&O, &E>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_settled = Some(Arc::new(callback));
         self
     }
 
@@ -205,10 +246,41 @@ impl Optimistic {
     }
 }
 
+/// Where [`Mutation::mutate_async`] waits for its run's result.
+type Reply<O, E> = Arc<Mutex<Option<futures::channel::oneshot::Sender<Result<O, E>>>>>;
+
+/// One run: its input, and who waits for its result.
+struct Call<I, O, E> {
+    input: I,
+    reply: Option<Reply<O, E>>,
+}
+
+impl<I: Clone, O, E> Clone for Call<I, O, E> {
+    fn clone(&self) -> Self {
+        Call {
+            input: self.input.clone(),
+            reply: self.reply.clone(),
+        }
+    }
+}
+
+/// The state of a mutation, as TanStack Query v5 names it (next to the booleans).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MutationStatus {
+    /// Not run yet.
+    Idle,
+    /// A run is in progress.
+    Pending,
+    /// The latest run failed.
+    Error,
+    /// The latest run succeeded.
+    Success,
+}
+
 /// A mutation in a component, returned by [`use_mutation`]: dispatch it, read its state.
 /// `Copy`.
 pub struct Mutation<I: 'static, O: 'static, E: 'static> {
-    action: Action<I, Result<O, E>>,
+    action: Action<Call<I, O, E>, Result<O, E>>,
 }
 
 impl<I: 'static, O: 'static, E: 'static> Clone for Mutation<I, O, E> {
@@ -233,7 +305,58 @@ where
 {
     /// Runs the mutation with `input`.
     pub fn dispatch(&self, input: I) {
-        self.action.dispatch(input);
+        self.action.dispatch(Call { input, reply: None });
+    }
+
+    /// Runs the mutation with `input` and resolves with its result (after the callbacks ran),
+    /// like TanStack's `mutateAsync`. The mutation's reactive state follows this run as it
+    /// follows [`dispatch`](Self::dispatch)ed ones.
+    ///
+    /// ```
+    /// use leptos::prelude::*;
+    /// use leptos_query_tags::prelude::*;
+    ///
+    /// # async fn save(title: String) -> Result<u32, ServerFnError> { Ok(7) }
+    /// #[component]
+    /// fn Save() -> impl IntoView {
+    ///     let save = use_mutation(MutationOptions::new(|title: String| save(title)));
+    ///     let on_click = move |_| {
+    ///         leptos::task::spawn_local(async move {
+    ///             match save.mutate_async("Buy milk".into()).await {
+    ///                 Ok(id) => leptos::logging::log!("saved as {id}"),
+    ///                 Err(e) => leptos::logging::log!("not saved: {e}"),
+    ///             }
+    ///         });
+    ///     };
+    ///     view! { <button on:click=on_click>"Save"</button> }
+    /// }
+    /// ```
+    pub fn mutate_async(&self, input: I) -> impl Future<Output = Result<O, E>> + Send + 'static
+    where
+        E: From<MutationCancelled>,
+    {
+        let (reply, answer) = futures::channel::oneshot::channel();
+        self.action.dispatch(Call {
+            input,
+            reply: Some(Arc::new(Mutex::new(Some(reply)))),
+        });
+        async move {
+            answer
+                .await
+                .unwrap_or_else(|_| Err(MutationCancelled.into()))
+        }
+    }
+
+    /// TanStack's status: idle, pending, error or success (reactive).
+    pub fn status(&self) -> MutationStatus {
+        if self.action.pending().get() {
+            return MutationStatus::Pending;
+        }
+        match self.action.value().with(|v| v.as_ref().map(Result::is_ok)) {
+            None => MutationStatus::Idle,
+            Some(true) => MutationStatus::Success,
+            Some(false) => MutationStatus::Error,
+        }
     }
 
     /// Whether a run is in progress (reactive).
@@ -255,12 +378,14 @@ where
     pub fn version(&self) -> usize {
         self.action.version().get()
     }
-
-    /// The underlying Leptos action.
-    pub fn action(&self) -> Action<I, Result<O, E>> {
-        self.action
-    }
 }
+
+/// A run started by [`Mutation::mutate_async`] was dropped before it finished (its component
+/// was unmounted). Error types of mutations used with `mutate_async` convert from it;
+/// `ServerFnError` does (as from any error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the mutation was cancelled before it finished")]
+pub struct MutationCancelled;
 
 /// Turns [`MutationOptions`] into a [`Mutation`] bound to the [`QueryClient`] in context.
 pub fn use_mutation<I, O, E>(options: MutationOptions<I, O, E>) -> Mutation<I, O, E>
@@ -283,9 +408,10 @@ where
     E: Clone + Send + Sync + 'static,
 {
     let options = Arc::new(options);
-    let action = Action::new(move |input: &I| {
-        let (client, options, input) = (client.clone(), options.clone(), input.clone());
+    let action = Action::new(move |call: &Call<I, O, E>| {
+        let (client, options, call) = (client.clone(), options.clone(), call.clone());
         async move {
+            let Call { input, reply } = call;
             // Dropped on every way out, a cancelled run included.
             let _pending = options
                 .affects
@@ -312,6 +438,19 @@ where
             }
             if let (Ok(output), Some(invalidates)) = (&result, &options.invalidates) {
                 client.invalidate(&invalidates(&input, output));
+            }
+            match (&result, &options.on_success, &options.on_error) {
+                (Ok(output), Some(on_success), _) => on_success(&input, output),
+                (Err(error), _, Some(on_error)) => on_error(&input, error),
+                _ => {}
+            }
+            if let Some(on_settled) = &options.on_settled {
+                on_settled(&input, result.as_ref());
+            }
+            if let Some(sender) =
+                reply.and_then(|r| r.lock().unwrap_or_else(|p| p.into_inner()).take())
+            {
+                let _ = sender.send(result.clone());
             }
             result
         }
