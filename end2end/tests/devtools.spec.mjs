@@ -17,12 +17,12 @@ test('the devtools panel lists the cached queries with their tags, and shows an 
   await expect(panel.locator('[data-field=state]')).toHaveText('open');
   await expect(panel.locator('[data-field=role]')).toContainText('leader');
 
-  // Cache: the todo list, with its tag, loaded (stale at once: its stale time is 0), one
-  // observer, its data as JSON.
+  // Cache: the todo list, with its tag, loaded and fresh (the stream is open: the hub keeps
+  // tagged queries fresh until an invalidation), one observer, its data as JSON.
   const list = panel.locator('.lqt-cache tr[data-query-key^="todos"]');
   await expect(list).toHaveCount(1);
   await expect(list.locator('.lqt-tags')).toContainText('todos.list');
-  await expect(list.locator('.lqt-status')).toHaveText('stale');
+  await expect(list.locator('.lqt-status')).toHaveText('fresh');
   await expect(list.locator('td').nth(3)).toHaveText('1');
 
   // A change made in another browser: the event, its tags, the list it matched and refetched.
