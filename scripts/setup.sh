@@ -19,6 +19,15 @@ _qt_setup() {
     rustup target add wasm32-unknown-unknown || return 1
   fi
 
+  if [ "$want_test" = yes ]; then
+    if cargo clippy --version >/dev/null 2>&1; then
+      _qt_say "clippy: present"
+    else
+      _qt_say "clippy: installing"
+      rustup component add clippy || return 1
+    fi
+  fi
+
   # 0.3.11 needs a newer rustc than this toolchain; 0.3.10 is pinned on purpose.
   if cargo leptos --version 2>/dev/null | grep -q '0\.3\.10'; then
     _qt_say "cargo-leptos 0.3.10: present"

@@ -14,8 +14,21 @@ cargo test -p leptos_query_tags --features lean-streams,prometheus,redis,devtool
 step "library: the server side without lean streams (ssr alone)"
 cargo test -p leptos_query_tags --features ssr --tests --lib
 
-step "library: builds for the browser (hydrate, wasm32)"
-cargo check -p leptos_query_tags --features hydrate --target wasm32-unknown-unknown
+step "lints: clippy -D warnings (library and demo; server, hydrate and csr)"
+cargo clippy -p leptos_query_tags --features lean-streams,prometheus,redis,devtools --all-targets -- -D warnings
+cargo clippy -p leptos_query_tags --features hydrate,devtools --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p leptos_query_tags --features csr,devtools --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p query_tags_demo --features ssr --all-targets -- -D warnings
+cargo clippy -p query_tags_demo --features hydrate --target wasm32-unknown-unknown -- -D warnings
+
+step "library: every feature on its own builds (server features natively, browser ones for wasm32)"
+cargo check -p leptos_query_tags --no-default-features
+for feature in devtools devtools-always ssr lean-streams prometheus redis; do
+  cargo check -p leptos_query_tags --no-default-features --features "$feature"
+done
+for feature in hydrate csr; do
+  cargo check -p leptos_query_tags --no-default-features --features "$feature" --target wasm32-unknown-unknown
+done
 cargo check -p leptos_query_tags --features hydrate,devtools --target wasm32-unknown-unknown
 
 step "benchmark harnesses compile (they are run separately: docs/benchmarks.md)"

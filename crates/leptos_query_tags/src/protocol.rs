@@ -316,6 +316,27 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// The `Server-Timing` metric naming an event a response's invalidations became.
+pub const EVENT_TIMING_METRIC: &str = "lqt-event";
+
+/// The `Server-Timing` header value that names `ids`: one `lqt-event;desc="<cursor>"` entry per
+/// event. Browsers expose it to the page that made the request
+/// (`PerformanceResourceTiming.serverTiming`), which is how a mutation learns which events its
+/// write became without wrapping the server function's client.
+///
+/// ```
+/// use leptos_query_tags::protocol::{event_ids_header, Cursor};
+///
+/// let ids = [Cursor { epoch: 7, seq: 3 }, Cursor { epoch: 7, seq: 4 }];
+/// assert_eq!(event_ids_header(&ids), r#"lqt-event;desc="7-3", lqt-event;desc="7-4""#);
+/// ```
+pub fn event_ids_header(ids: &[Cursor]) -> String {
+    ids.iter()
+        .map(|id| format!("{EVENT_TIMING_METRIC};desc=\"{id}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,25 +403,4 @@ mod tests {
             serde_json::from_str(r#"{"tags":[["todos","by_id",3],[]]}"#).unwrap();
         assert_eq!(inv.tags.len(), 2);
     }
-}
-
-/// The `Server-Timing` metric naming an event a response's invalidations became.
-pub const EVENT_TIMING_METRIC: &str = "lqt-event";
-
-/// The `Server-Timing` header value that names `ids`: one `lqt-event;desc="<cursor>"` entry per
-/// event. Browsers expose it to the page that made the request
-/// (`PerformanceResourceTiming.serverTiming`), which is how a mutation learns which events its
-/// write became without wrapping the server function's client.
-///
-/// ```
-/// use leptos_query_tags::protocol::{event_ids_header, Cursor};
-///
-/// let ids = [Cursor { epoch: 7, seq: 3 }, Cursor { epoch: 7, seq: 4 }];
-/// assert_eq!(event_ids_header(&ids), r#"lqt-event;desc="7-3", lqt-event;desc="7-4""#);
-/// ```
-pub fn event_ids_header(ids: &[Cursor]) -> String {
-    ids.iter()
-        .map(|id| format!("{EVENT_TIMING_METRIC};desc=\"{id}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

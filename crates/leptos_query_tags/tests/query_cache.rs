@@ -646,7 +646,7 @@ async fn optimistic_mutations_roll_back_on_error_and_stay_on_success() {
                 gate.lock().unwrap().push(reply);
                 async move { answer.await.unwrap_or(Err("dropped".into())) }
             })
-            .affects(|_| vec![app_tags::todos::list().into()])
+            .affects(|_| vec![app_tags::todos::list()])
             .optimistic(move |cache, title: &String| {
                 cache.update(&list_query, &(), |todos| todos.push(title.clone()));
             }),
