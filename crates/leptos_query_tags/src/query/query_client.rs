@@ -81,8 +81,15 @@ where
     T: Clone + Send + Sync + 'static,
     E: Clone + Send + Sync + 'static,
 {
-    /// A query named `name` (unique per kind of data) that loads with `fetcher`, typically a
-    /// `#[server]` function.
+    /// A query named `name` that loads with `fetcher`, typically a `#[server]` function.
+    ///
+    /// The name is the first part of every cache key of this query; the key value follows it as
+    /// JSON (`todos()`-style keys show as `todosnull`, `todo` at 7 as `todo7`). Two `Query`
+    /// values with the same name and the same key, data and error types share cache entries
+    /// (one fetch, one cached value), so use one name per kind of data, the same wherever the
+    /// same data is meant (a `fn todos_query() -> Query<..>` used everywhere is the easy way).
+    /// Different types never share an entry, even under one name. The name is also what
+    /// devtools and the event log show. Tags, not names, decide what an invalidation reaches.
     pub fn new<Fut>(name: &str, fetcher: impl Fn(K) -> Fut + Send + Sync + 'static) -> Self
     where
         Fut: Future<Output = Result<T, E>> + Send + 'static,
