@@ -5,6 +5,7 @@
 use futures::channel::oneshot;
 use leptos::prelude::*;
 use leptos_query_tags::prelude::*;
+use leptos_query_tags::query::PlaceholderData;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -414,31 +415,94 @@ async fn a_disabled_query_fetches_nothing_until_enabled() {
 }
 
 #[tokio::test]
-async fn previous_data_is_kept_while_a_new_key_loads_only_when_asked() {
-    let (owner, _client, _) = app();
+async fn placeholder_data_shows_while_a_new_key_loads_only_when_asked() {
+    let (owner, client, _) = app();
     let server = Server::default();
-    for (keep, expected) in [(false, None), (true, Some("page 1"))] {
-        let query = server
-            .query(if keep { "kept" } else { "plain" })
-            .keep_previous_data(keep);
+    let cases: [(&str, Option<PlaceholderData<u32, String>>, Option<&str>); 3] = [
+        ("plain", None, None),
+        ("kept", Some(PlaceholderData::KeepPrevious), Some("page 1")),
+        (
+            "made",
+            Some(PlaceholderData::from_fn(|n: &u32| {
+                Some(format!("loading {n}"))
+            })),
+            Some("loading 2"),
+        ),
+    ];
+    for (name, placeholder, expected) in cases {
+        let mut query = server.query(name);
+        if let Some(placeholder) = placeholder {
+            query = query.placeholder_data(placeholder);
+        }
         let page = RwSignal::new(1u32);
         let result = owner.with(|| use_query(&query, move || page.get()));
         settle().await;
         server.answer(server.count() - 1, Ok("page 1".into()));
         settle().await;
         assert_eq!(owner.with(|| result.data()).as_deref(), Some("page 1"));
+        assert!(!owner.with(|| result.is_placeholder_data()));
         page.set(2);
         settle().await;
+        assert_eq!(owner.with(|| result.data()).as_deref(), expected, "{name}");
         assert_eq!(
-            owner.with(|| result.data()).as_deref(),
-            expected,
-            "keep = {keep}"
+            owner.with(|| result.is_placeholder_data()),
+            expected.is_some(),
+            "{name}"
         );
         assert!(owner.with(|| result.is_fetching()));
         server.answer(server.count() - 1, Ok("page 2".into()));
         settle().await;
         assert_eq!(owner.with(|| result.data()).as_deref(), Some("page 2"));
+        assert!(!owner.with(|| result.is_placeholder_data()));
+        // A placeholder is never cached.
+        assert_eq!(client.get_query_data(&query, &2).as_deref(), Some("page 2"));
     }
+}
+
+#[tokio::test]
+#[allow(deprecated)]
+async fn keep_previous_data_is_the_deprecated_name_of_the_keep_previous_placeholder() {
+    let (owner, _client, _) = app();
+    let server = Server::default();
+    let query = server.query("old-name").keep_previous_data(true);
+    let page = RwSignal::new(1u32);
+    let result = owner.with(|| use_query(&query, move || page.get()));
+    settle().await;
+    server.answer(0, Ok("page 1".into()));
+    settle().await;
+    page.set(2);
+    settle().await;
+    assert_eq!(owner.with(|| result.data()).as_deref(), Some("page 1"));
+}
+
+#[tokio::test]
+async fn select_derives_a_view_that_changes_only_when_the_view_does() {
+    let (owner, client, _) = app();
+    let server = Server::default();
+    let query = server
+        .query("words")
+        .tags(|_| vec![app_tags::notes::list()]);
+    let result = owner.with(|| use_query(&query, || 1));
+    let length = owner.with(|| result.select(|text: &String| text.len()));
+    let runs = Arc::new(Mutex::new(Vec::new()));
+    let seen = runs.clone();
+    owner.with(|| Effect::new_isomorphic(move |_| seen.lock().unwrap().push(length.get())));
+    settle().await;
+    server.answer(0, Ok("four".into()));
+    settle().await;
+    owner.with(|| client.invalidate(&[app_tags::notes::list().into()]));
+    settle().await;
+    server.answer(1, Ok("same".into()));
+    settle().await;
+    owner.with(|| client.invalidate(&[app_tags::notes::list().into()]));
+    settle().await;
+    server.answer(2, Ok("longer".into()));
+    settle().await;
+    assert_eq!(
+        *runs.lock().unwrap(),
+        [None, Some(4), Some(6)],
+        "\"same\" has the length of \"four\": no change seen"
+    );
 }
 
 #[tokio::test]

@@ -25,5 +25,5 @@ pub use mutation::{
     mutation_on, use_mutation, Mutation, MutationCancelled, MutationOptions, MutationStatus,
     Optimistic,
 };
-pub use query_client::{use_query_client, Query, QueryClient};
+pub use query_client::{use_query_client, MakePlaceholder, PlaceholderData, Query, QueryClient};
 pub use use_query::{use_query, use_query_when, QueryResult};

@@ -49,7 +49,38 @@ pub struct Query<K, T, E = ServerFnError> {
     tags: Option<KeyTags<K>>,
     result_tags: Option<ResultTags<K, T>>,
     pub(crate) options: CacheOptions,
-    pub(crate) keep_previous: bool,
+    pub(crate) placeholder: Option<PlaceholderData<K, T>>,
+}
+
+/// What a query shows while its key's data loads, as TanStack v5's `placeholderData`: never
+/// cached, never sent to the server, replaced as soon as the real data arrives
+/// ([`QueryResult::is_placeholder_data`](super::QueryResult::is_placeholder_data) tells which
+/// is shown).
+pub enum PlaceholderData<K, T> {
+    /// The previous key's data (TanStack's `keepPreviousData`): a paginated list keeps showing
+    /// page 1 while page 2 loads.
+    KeepPrevious,
+    /// A value made from the new key (a skeleton, a summary known from a list).
+    From(MakePlaceholder<K, T>),
+}
+
+/// Makes placeholder data from a key.
+pub type MakePlaceholder<K, T> = Arc<dyn Fn(&K) -> Option<T> + Send + Sync>;
+
+impl<K, T> PlaceholderData<K, T> {
+    /// Placeholder data made from the key.
+    pub fn from_fn(make: impl Fn(&K) -> Option<T> + Send + Sync + 'static) -> Self {
+        PlaceholderData::From(Arc::new(make))
+    }
+}
+
+impl<K, T> Clone for PlaceholderData<K, T> {
+    fn clone(&self) -> Self {
+        match self {
+            PlaceholderData::KeepPrevious => PlaceholderData::KeepPrevious,
+            PlaceholderData::From(make) => PlaceholderData::From(make.clone()),
+        }
+    }
 }
 
 impl<K, T, E> Clone for Query<K, T, E> {
@@ -60,7 +91,7 @@ impl<K, T, E> Clone for Query<K, T, E> {
             tags: self.tags.clone(),
             result_tags: self.result_tags.clone(),
             options: self.options,
-            keep_previous: self.keep_previous,
+            placeholder: self.placeholder.clone(),
         }
     }
 }
@@ -70,7 +101,7 @@ impl<K, T, E> fmt::Debug for Query<K, T, E> {
         f.debug_struct("Query")
             .field("name", &self.name)
             .field("options", &self.options)
-            .field("keep_previous", &self.keep_previous)
+            .field("placeholder", &self.placeholder.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -100,7 +131,7 @@ where
             tags: None,
             result_tags: None,
             options: CacheOptions::default(),
-            keep_previous: false,
+            placeholder: None,
         }
     }
 
@@ -165,10 +196,32 @@ where
         self
     }
 
-    /// While a new key loads, keep showing the previous key's data (default false: `data()`
-    /// is `None` until the new key's data arrives).
+    /// What to show while a key's data loads (default: nothing, `data()` is `None` until it
+    /// arrives).
+    ///
+    /// ```
+    /// use leptos_query_tags::prelude::*;
+    /// use leptos_query_tags::query::PlaceholderData;
+    ///
+    /// # async fn page(n: u32) -> Result<Vec<String>, ServerFnError> { Ok(vec![]) }
+    /// // Page 1 stays on screen while page 2 loads.
+    /// let pages = Query::new("page", |n: u32| page(n)).placeholder_data(PlaceholderData::KeepPrevious);
+    /// // Or a value made from the key.
+    /// let pages = Query::new("page", |n: u32| page(n))
+    ///     .placeholder_data(PlaceholderData::from_fn(|n: &u32| Some(vec![format!("Loading page {n}…")])));
+    /// # let _ = pages;
+    /// ```
+    pub fn placeholder_data(mut self, placeholder: PlaceholderData<K, T>) -> Self {
+        self.placeholder = Some(placeholder);
+        self
+    }
+
+    /// While a new key loads, keep showing the previous key's data.
+    #[deprecated(
+        note = "use `.placeholder_data(PlaceholderData::KeepPrevious)` (TanStack v5's name)"
+    )]
     pub fn keep_previous_data(mut self, keep: bool) -> Self {
-        self.keep_previous = keep;
+        self.placeholder = keep.then_some(PlaceholderData::KeepPrevious);
         self
     }
 

@@ -1,6 +1,6 @@
 //! [`use_query`]: a cached, tagged query in a component, built on a Leptos [`Resource`].
 
-use super::query_client::{downcast, typed, use_query_client, Query, QueryClient};
+use super::query_client::{downcast, typed, use_query_client, PlaceholderData, Query, QueryClient};
 use crate::cache::{FetchSpec, Listener, Notice, QueryKey, QueryStatus, Value};
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
@@ -20,6 +20,9 @@ pub struct QueryResult<T: Send + Sync + 'static, E: Send + Sync + 'static> {
     resource: Resource<Option<Result<T, E>>>,
     status: Signal<QueryStatus>,
     current: Signal<bool>,
+    /// Shown while the current key loads (`None`: nothing).
+    placeholder: Signal<Option<T>>,
+    keep_previous: bool,
     refetch: StoredValue<Arc<dyn Fn() + Send + Sync>>,
 }
 
@@ -46,9 +49,42 @@ where
     /// keeps previous data.
     pub fn data(&self) -> Option<T> {
         if !self.current.get() {
-            return None;
+            if self.keep_previous {
+                return self.resource.get().flatten().and_then(Result::ok);
+            }
+            return self.placeholder.get();
         }
         self.resource.get().flatten().and_then(Result::ok)
+    }
+
+    /// Whether [`data`](Self::data) is placeholder data (or the previous key's), not this
+    /// key's (reactive).
+    pub fn is_placeholder_data(&self) -> bool {
+        !self.current.get() && self.data().is_some()
+    }
+
+    /// A view derived from the data, without refetching (TanStack's `select`): recomputed when
+    /// the data changes, and it notifies only when the derived value itself changes, so a
+    /// component that shows a count does not re-render when a title changes.
+    ///
+    /// ```
+    /// use leptos::prelude::*;
+    /// use leptos_query_tags::prelude::*;
+    ///
+    /// # async fn list_todos() -> Result<Vec<(String, bool)>, ServerFnError> { Ok(vec![]) }
+    /// #[component]
+    /// fn OpenCount() -> impl IntoView {
+    ///     let todos = use_query(&Query::new("todos", |()| list_todos()), || ());
+    ///     let open = todos.select(|todos| todos.iter().filter(|(_, done)| !done).count());
+    ///     view! { <span>{move || open.get().unwrap_or(0)} " open"</span> }
+    /// }
+    /// ```
+    pub fn select<U>(&self, select: impl Fn(&T) -> U + Send + Sync + 'static) -> Memo<Option<U>>
+    where
+        U: PartialEq + Send + Sync + 'static,
+    {
+        let this = *self;
+        Memo::new(move |_| this.data().as_ref().map(&select))
     }
 
     /// The error of the last fetch, if it failed after its retries (reactive).
@@ -253,10 +289,20 @@ where
     }
     let resource = Resource::from(resource);
 
+    let keep_previous = matches!(query.placeholder, Some(PlaceholderData::KeepPrevious));
+    let placeholder = {
+        let (keys, placeholder) = (keys.clone(), query.placeholder.clone());
+        Signal::derive(move || match &placeholder {
+            Some(PlaceholderData::From(make)) => {
+                keys.with(|key| key.as_ref().and_then(|k| make(k)))
+            }
+            _ => None,
+        })
+    };
     let current = {
-        let (shown, query, keep) = (observer.shown.clone(), query.clone(), query.keep_previous);
+        let (shown, query) = (observer.shown.clone(), query.clone());
         Signal::derive(move || {
-            keep || match (keys.get(), shown.get()) {
+            match (keys.get(), shown.get()) {
                 (Some(key), Some(shown)) => query.key(&key) == shown,
                 (None, _) => false,
                 // Hydrated before the seeding effect ran: the resource holds this key's data.
@@ -272,6 +318,8 @@ where
             Signal::derive(move || status.get())
         },
         current,
+        placeholder,
+        keep_previous,
         refetch: StoredValue::new(Arc::new(move || refetch_observer.refetch())),
     }
 }
