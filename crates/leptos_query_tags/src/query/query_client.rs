@@ -61,7 +61,7 @@ pub enum PlaceholderData<K, T> {
     /// page 1 while page 2 loads.
     KeepPrevious,
     /// A value made from the new key (a skeleton, a summary known from a list).
-    From(MakePlaceholder<K, T>),
+    FromKey(MakePlaceholder<K, T>),
 }
 
 /// Makes placeholder data from a key.
@@ -70,7 +70,7 @@ pub type MakePlaceholder<K, T> = Arc<dyn Fn(&K) -> Option<T> + Send + Sync>;
 impl<K, T> PlaceholderData<K, T> {
     /// Placeholder data made from the key.
     pub fn from_fn(make: impl Fn(&K) -> Option<T> + Send + Sync + 'static) -> Self {
-        PlaceholderData::From(Arc::new(make))
+        PlaceholderData::FromKey(Arc::new(make))
     }
 }
 
@@ -78,7 +78,7 @@ impl<K, T> Clone for PlaceholderData<K, T> {
     fn clone(&self) -> Self {
         match self {
             PlaceholderData::KeepPrevious => PlaceholderData::KeepPrevious,
-            PlaceholderData::From(make) => PlaceholderData::From(make.clone()),
+            PlaceholderData::FromKey(make) => PlaceholderData::FromKey(make.clone()),
         }
     }
 }
@@ -200,6 +200,7 @@ where
     /// arrives).
     ///
     /// ```
+    /// use leptos::prelude::*;
     /// use leptos_query_tags::prelude::*;
     /// use leptos_query_tags::query::PlaceholderData;
     ///

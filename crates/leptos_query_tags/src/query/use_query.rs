@@ -293,7 +293,7 @@ where
     let placeholder = {
         let (keys, placeholder) = (keys.clone(), query.placeholder.clone());
         Signal::derive(move || match &placeholder {
-            Some(PlaceholderData::From(make)) => {
+            Some(PlaceholderData::FromKey(make)) => {
                 keys.with(|key| key.as_ref().and_then(|k| make(k)))
             }
             _ => None,
