@@ -26,28 +26,24 @@ fn starting_tags() -> Vec<Tag> {
 /// Reads a pattern in dotted or JSON form (see the module docs). An empty input is the empty
 /// pattern, which matches every tag.
 pub fn parse_pattern(input: &str) -> Result<TagPattern, TagError> {
-    let input = input.trim();
-    let json = if input.starts_with('[') {
-        input.to_owned()
-    } else if input.is_empty() {
-        "[]".to_owned()
-    } else {
-        dotted_to_json(input)?
-    };
-    TagPattern::decode_json(json.as_bytes(), &DecodeLimits::DEFAULT)
+    TagPattern::decode_json(input_json(input)?.as_bytes(), &DecodeLimits::DEFAULT)
 }
 
 /// Reads a tag in dotted or JSON form; a tag needs at least one segment.
 pub fn parse_tag(input: &str) -> Result<Tag, TagError> {
+    Tag::decode_json(input_json(input)?.as_bytes(), &DecodeLimits::DEFAULT)
+}
+
+/// The wire JSON of a dotted or JSON input (empty: no segment), for the library to decode.
+fn input_json(input: &str) -> Result<String, TagError> {
     let input = input.trim();
-    let json = if input.starts_with('[') {
-        input.to_owned()
+    if input.starts_with('[') {
+        Ok(input.to_owned())
     } else if input.is_empty() {
-        "[]".to_owned()
+        Ok("[]".to_owned())
     } else {
-        dotted_to_json(input)?
-    };
-    Tag::decode_json(json.as_bytes(), &DecodeLimits::DEFAULT)
+        dotted_to_json(input)
+    }
 }
 
 fn dotted_to_json(input: &str) -> Result<String, TagError> {
