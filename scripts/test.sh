@@ -44,4 +44,16 @@ cargo leptos build --release --features devtools-always
 step "browser tests (Playwright + Chromium against the release server)"
 (cd end2end && npx playwright test)
 
+step "examples/minimal: built as a new user builds it (its own workspace and Cargo.lock, this target/)"
+# cargo-leptos runs the wasm-bindgen-cli that setup installed for the root Cargo.lock.
+wb_version() { awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$1"; }
+if [ "$(wb_version Cargo.lock)" != "$(wb_version examples/minimal/Cargo.lock)" ]; then
+  echo "examples/minimal/Cargo.lock locks another wasm-bindgen than Cargo.lock: copy Cargo.lock there" >&2
+  exit 1
+fi
+cargo clippy --manifest-path examples/minimal/Cargo.toml --locked --target-dir target --features ssr -- -D warnings
+cargo clippy --manifest-path examples/minimal/Cargo.toml --locked --target-dir target --features hydrate --target wasm32-unknown-unknown -- -D warnings
+(cd examples/minimal && CARGO_TARGET_DIR="$PWD/../../target" cargo leptos build --cargo-locked)
+(cd end2end && npx playwright test -c minimal.config.mjs)
+
 step "all tests passed"
