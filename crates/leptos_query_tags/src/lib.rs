@@ -1,8 +1,6 @@
-//! Real-time, tag-based cache invalidation for full-stack [Leptos](https://leptos.dev) apps.
+#![doc = include_str!("../README.md")]
 //!
-//! A `#[server]` function that changes data calls [`invalidate_tags`](server::invalidate_tags);
-//! the server pushes the event over Server-Sent Events; every browser refetches exactly the
-//! queries whose tags the event matches.
+//! ## Modules
 //!
 //! | module | runs | job |
 //! |---|---|---|
@@ -29,6 +27,7 @@
 //! assert!(!leptos_query_tags::tags::TagPattern::from(app_tags::todos::by_id(3))
 //!     .matches(&app_tags::todos::list()));
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
@@ -46,6 +45,14 @@ pub mod devtools;
 
 #[cfg(feature = "ssr")]
 pub mod server;
+
+/// The guide, `docs/guide.md`: from an empty app to live queries, mutations and scopes. Every
+/// Rust example in it is compiled (and run where it can run) as a doctest of this module.
+// Its examples use the server side, lean streams included, so it exists with that feature.
+#[cfg(all(any(doc, doctest), feature = "lean-streams"))]
+pub mod guide {
+    #![doc = include_str!("../docs/guide.md")]
+}
 
 /// The names most applications need.
 pub mod prelude {

@@ -1,7 +1,8 @@
-//! The wire protocol between the hub and its clients: paths, event names, ids and payloads.
+//! The wire protocol between the hub and its clients: paths, event names, ids and payloads, as
+//! Rust types and constants. What follows is `docs/protocol.md`, the contract for clients in any
+//! language.
 //!
-//! `docs/protocol.md` in the repository describes the same protocol for people writing a client
-//! in another language.
+#![doc = include_str!("../docs/protocol.md")]
 
 use crate::tags::TagPattern;
 use serde::{Deserialize, Serialize};

@@ -31,9 +31,8 @@ static COUNTERS: std::sync::Mutex<[(&str, u64); 3]> =
 
 #[cfg(feature = "ssr")]
 fn with_counters<R>(f: impl FnOnce(&mut [(&'static str, u64); 3]) -> R) -> R {
-    f(&mut COUNTERS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner()))
+    let mut counters = COUNTERS.lock().unwrap_or_else(|e| e.into_inner());
+    f(&mut counters)
 }
 
 /// Every counter.
@@ -53,15 +52,14 @@ pub async fn list_counters() -> Result<Vec<Counter>, ServerFnError> {
 /// Adds one to a counter, and tells every open page that it changed.
 #[server]
 pub async fn increment(name: String) -> Result<(), ServerFnError> {
-    with_counters(
-        |counters| match counters.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, value)) => {
-                *value += 1;
-                Ok(())
-            }
-            None => Err(ServerFnError::new(format!("no counter named {name}"))),
-        },
-    )?;
+    with_counters(|counters| {
+        let (_, value) = counters
+            .iter_mut()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| ServerFnError::new(format!("no counter named {name}")))?;
+        *value += 1;
+        Ok::<_, ServerFnError>(())
+    })?;
     // Published once this function has returned Ok (an Err publishes nothing). Every page
     // whose cached queries carry this tag refetches them.
     invalidate_tags([tags::counters::by_name(name)])?;

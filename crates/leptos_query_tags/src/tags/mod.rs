@@ -15,6 +15,10 @@
 //! assert!(!TagPattern::from_segments(["todos".into(), "list".into()]).matches(&tag));
 //! assert_eq!(tag.to_json(), r#"["todos","by_id",3]"#);
 //! ```
+//!
+//! What follows is `docs/tags.md`: declaring trees, matching, the wire form.
+//!
+#![doc = include_str!("../../docs/tags.md")]
 
 mod index;
 mod segment;
