@@ -31,6 +31,12 @@ for feature in hydrate csr; do
 done
 cargo check -p leptos_query_tags --features hydrate,devtools --target wasm32-unknown-unknown
 
+step "library: the package (what crates.io would get) and the API docs (-D warnings, missing_docs denied)"
+# --allow-dirty: the checks are about the package's contents; CI's clone is clean anyway.
+cargo package -p leptos_query_tags --allow-dirty
+cargo publish --dry-run -p leptos_query_tags --allow-dirty
+RUSTDOCFLAGS="-D warnings" cargo doc -p leptos_query_tags --no-deps --all-features
+
 step "benchmark harnesses compile (they are run separately: docs/benchmarks.md)"
 cargo check -p sse_bench --bins
 cargo check -p leptos_query_tags --benches
@@ -55,5 +61,20 @@ cargo clippy --manifest-path examples/minimal/Cargo.toml --locked --target-dir t
 cargo clippy --manifest-path examples/minimal/Cargo.toml --locked --target-dir target --features hydrate --target wasm32-unknown-unknown -- -D warnings
 (cd examples/minimal && CARGO_TARGET_DIR="$PWD/../../target" cargo leptos build --cargo-locked)
 (cd end2end && npx playwright test -c minimal.config.mjs)
+
+step "examples/minimal copied out of the repository, on a git dependency of this commit (the README's way)"
+copy="$(mktemp -d)"
+trap 'rm -rf "$copy"' EXIT
+cp -r examples/minimal/Cargo.toml examples/minimal/Cargo.lock examples/minimal/src "$copy/"
+repo="$PWD"
+if [ "$(git rev-parse --is-shallow-repository 2>/dev/null)" = false ]; then
+  dependency="{ git = \"file://$repo\", rev = \"$(git rev-parse HEAD)\" }"
+else # cargo cannot fetch from a shallow clone: a path dependency, the README's other way
+  dependency="{ path = \"$repo/crates/leptos_query_tags\" }"
+fi
+sed -i "s|^leptos_query_tags = .*|leptos_query_tags = $dependency|" "$copy/Cargo.toml"
+grep "^leptos_query_tags = " "$copy/Cargo.toml"
+(cd "$copy" && CARGO_TARGET_DIR="$repo/target" cargo leptos build)
+(cd end2end && E2E_MINIMAL_DIR="$copy" npx playwright test -c minimal.config.mjs)
 
 step "all tests passed"

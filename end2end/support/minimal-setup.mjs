@@ -1,5 +1,7 @@
 // Starts the server of examples/minimal (built by `cargo leptos build` there, into the
 // repository's target/) on a free loopback port, and returns the teardown that stops it.
+// E2E_MINIMAL_DIR points at another copy of the example (scripts/test.sh builds one outside the
+// repository, on a git dependency, as a new user would).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
@@ -7,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort, waitUntilServing, stop } from './processes.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const example = join(root, 'examples', 'minimal');
+const example = process.env.E2E_MINIMAL_DIR || join(root, 'examples', 'minimal');
 
 export default async function minimalSetup() {
   const bin = process.env.E2E_MINIMAL_BIN || join(root, 'target', 'debug', 'counters');

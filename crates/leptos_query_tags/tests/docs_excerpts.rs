@@ -11,7 +11,11 @@
 use std::path::{Path, PathBuf};
 
 /// The documents whose blocks are checked, relative to the repository root.
-const DOCUMENTS: &[&str] = &["README.md", "crates/leptos_query_tags/README.md", "docs/guide.md"];
+const DOCUMENTS: &[&str] = &[
+    "README.md",
+    "crates/leptos_query_tags/README.md",
+    "docs/guide.md",
+];
 
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -52,7 +56,8 @@ fn excerpt_source(block: &Block) -> Option<String> {
     let path = first
         .strip_prefix("// ")
         .or_else(|| first.strip_prefix("# "))?;
-    path.starts_with("examples/minimal/").then(|| path.to_owned())
+    path.starts_with("examples/minimal/")
+        .then(|| path.to_owned())
 }
 
 fn is_elision(line: &str) -> bool {
@@ -84,7 +89,10 @@ fn check_excerpt(excerpt: &[String], source: &str) -> Result<(), String> {
 
 fn trim_blank_ends<'a, 'b>(run: &'b [&'a str]) -> &'b [&'a str] {
     let start = run.iter().position(|l| !l.is_empty()).unwrap_or(run.len());
-    let end = run.iter().rposition(|l| !l.is_empty()).map_or(start, |e| e + 1);
+    let end = run
+        .iter()
+        .rposition(|l| !l.is_empty())
+        .map_or(start, |e| e + 1);
     &run[start..end]
 }
 

@@ -279,6 +279,33 @@ pub enum MutationStatus {
 
 /// A mutation in a component, returned by [`use_mutation`]: dispatch it, read its state.
 /// `Copy`.
+///
+/// ```
+/// use leptos::prelude::*;
+/// use leptos_query_tags::prelude::*;
+///
+/// #[server]
+/// pub async fn rename(name: String) -> Result<String, ServerFnError> {
+///     Ok(name)
+/// }
+///
+/// #[component]
+/// fn Rename() -> impl IntoView {
+///     let save = use_mutation(MutationOptions::new(|name: String| rename(name)));
+///     view! {
+///         <button on:click=move |_| save.dispatch("Ada".into()) disabled=move || save.pending()>
+///             "Save"
+///         </button>
+///         {move || match save.status() {
+///             MutationStatus::Idle => "",
+///             MutationStatus::Pending => "Saving…",
+///             MutationStatus::Success => "Saved",
+///             MutationStatus::Error => "Not saved",
+///         }}
+///         {move || save.error().map(|e| e.to_string())}
+///     }
+/// }
+/// ```
 pub struct Mutation<I: 'static, O: 'static, E: 'static> {
     action: Action<Call<I, O, E>, Result<O, E>>,
 }
@@ -388,6 +415,31 @@ where
 pub struct MutationCancelled;
 
 /// Turns [`MutationOptions`] into a [`Mutation`] bound to the [`QueryClient`] in context.
+///
+/// ```
+/// use leptos::prelude::*;
+/// use leptos_query_tags::prelude::*;
+///
+/// tag_tree! { pub mod app_tags { todos { list; } } }
+///
+/// #[server]
+/// pub async fn clear_done() -> Result<usize, ServerFnError> {
+///     // ... delete the done todos, then tell every browser:
+///     invalidate_tags([app_tags::todos::list()])?;
+///     Ok(0)
+/// }
+///
+/// #[component]
+/// fn ClearDone() -> impl IntoView {
+///     let clear = use_mutation(
+///         MutationOptions::new(|()| clear_done())
+///             // Queries tagged `todos.list` report `is_mutating()` while it runs.
+///             .affects(|_| vec![app_tags::todos::list()])
+///             .on_success(|_, removed| leptos::logging::log!("{removed} removed")),
+///     );
+///     view! { <button on:click=move |_| clear.dispatch(())>"Clear done"</button> }
+/// }
+/// ```
 pub fn use_mutation<I, O, E>(options: MutationOptions<I, O, E>) -> Mutation<I, O, E>
 where
     I: Clone + Send + Sync + 'static,

@@ -16,6 +16,34 @@ use std::sync::{Arc, Mutex};
 /// Read it reactively with [`data`](Self::data), [`error`](Self::error) and the status
 /// methods, or `.await` it inside `Suspend` so the server streams the data and the browser
 /// hydrates it without fetching again.
+///
+/// ```
+/// use leptos::prelude::*;
+/// use leptos_query_tags::prelude::*;
+///
+/// #[server]
+/// pub async fn unread_count() -> Result<u32, ServerFnError> {
+///     Ok(3)
+/// }
+///
+/// #[component]
+/// fn Inbox() -> impl IntoView {
+///     let unread = use_query(&Query::new("unread", |()| unread_count()), || ());
+///     // A derived view that changes only when the answer to "any?" does.
+///     let any = unread.select(|count| *count > 0);
+///     view! {
+///         <p class:busy=move || unread.is_fetching()>
+///             {move || match (unread.data(), unread.error()) {
+///                 (Some(n), _) => format!("{n} unread"),
+///                 (None, Some(e)) => format!("could not load: {e}"),
+///                 (None, None) => "Loading…".to_owned(),
+///             }}
+///         </p>
+///         <button on:click=move |_| unread.refetch()>"Refresh"</button>
+///         <Show when=move || any.get() == Some(true)>"You have mail"</Show>
+///     }
+/// }
+/// ```
 pub struct QueryResult<T: Send + Sync + 'static, E: Send + Sync + 'static> {
     resource: Resource<Option<Result<T, E>>>,
     status: Signal<QueryStatus>,

@@ -30,6 +30,19 @@ impl fmt::Debug for ScopeResolver {
 }
 
 /// Builds a [`Hub`]. Every setting has a default suited to one server process.
+///
+/// ```
+/// use leptos_query_tags::server::Hub;
+/// use std::time::Duration;
+///
+/// let hub = Hub::builder()
+///     .base_path("/live")                     // endpoints at /live/events, ...
+///     .heartbeat(Duration::from_secs(20))     // below your proxy's idle timeout
+///     .replay_capacity(4096)                  // events kept for reconnecting browsers
+///     .max_streams_per_client(32)             // 429 beyond, per client address
+///     .build();
+/// assert_eq!(hub.base_path(), "/live");
+/// ```
 #[derive(Debug, Clone)]
 pub struct HubBuilder {
     base_path: String,
@@ -428,6 +441,26 @@ impl WeakHub {
 ///
 /// Create one per process with [`Hub::builder`], wrap your axum router with [`Hub::mount`], and
 /// call [`invalidate_tags`](super::invalidate_tags) from server functions. Cloning is cheap.
+///
+/// ```no_run
+/// use axum::{routing::get, Router};
+/// use leptos_query_tags::server::Hub;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let hub = Hub::builder().build();
+/// // Your routes (Leptos routes and server functions in an app), then the hub around them.
+/// let app = hub.mount(Router::new().route("/", get(|| async { "hello" })));
+///
+/// // A job outside any request publishes at once.
+/// let jobs = hub.clone();
+/// tokio::spawn(async move {
+///     let _ = jobs.invalidate_tags([leptos_query_tags::tags::Tag::from_segments(["reports".into()])]);
+/// });
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// hub.serve(listener, app).await
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Hub {
     inner: Arc<Inner>,
