@@ -58,7 +58,7 @@ pub mod guide {
 pub mod prelude {
     pub use crate::query::{
         use_mutation, use_query, use_query_client, use_query_tags, use_query_when, ConnectionState,
-        Mutation, MutationOptions, MutationStatus, Query, QueryClient, QueryResult,
+        Mutation, MutationOptions, MutationStatus, Query, QueryClient, QueryOptions, QueryResult,
         QueryTagsClient, QueryTagsProvider,
     };
     #[cfg(feature = "ssr")]

@@ -108,6 +108,9 @@ pub struct CacheOptions {
     /// not open, `stale_time` applies again. Default true; setting a `stale_time` on a query
     /// turns it off for that query (turn it back on after, to have both).
     pub fresh_while_live: bool,
+    /// Refetch a query in use every this long, fresh or not, while the page is visible
+    /// ([`QueryCache::set_visible`]). Default none.
+    pub refetch_interval: Option<Duration>,
 }
 
 impl Default for CacheOptions {
@@ -123,6 +126,7 @@ impl Default for CacheOptions {
             refetch_on_window_focus: true,
             refetch_on_reconnect: true,
             fresh_while_live: true,
+            refetch_interval: None,
         }
     }
 }
@@ -401,6 +405,8 @@ struct CacheShared {
     observer_ids: AtomicU64,
     /// The hub's event stream is open (see [`CacheOptions::fresh_while_live`]).
     live: AtomicBool,
+    /// The page is visible (see [`CacheOptions::refetch_interval`]).
+    visible: AtomicBool,
 }
 
 impl fmt::Debug for QueryCache {
@@ -442,6 +448,18 @@ impl QueryCache {
         self.shared.live.load(Ordering::Relaxed)
     }
 
+    /// Tells the cache whether the page is visible (the browser runtime does, from the
+    /// document's `visibilitychange`): [`CacheOptions::refetch_interval`] refetches only while
+    /// it is. Visible until told otherwise.
+    pub fn set_visible(&self, visible: bool) {
+        self.shared.visible.store(visible, Ordering::Relaxed);
+    }
+
+    /// Whether the page is visible, as last told by [`QueryCache::set_visible`].
+    pub fn is_visible(&self) -> bool {
+        self.shared.visible.load(Ordering::Relaxed)
+    }
+
     /// An empty cache on `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         QueryCache {
@@ -457,6 +475,7 @@ impl QueryCache {
                 seq: AtomicU64::new(0),
                 observer_ids: AtomicU64::new(0),
                 live: AtomicBool::new(false),
+                visible: AtomicBool::new(true),
             }),
         }
     }

@@ -32,12 +32,23 @@ pub(crate) fn watch_window(queries: QueryClient) {
     let focus = leptos::prelude::window_event_listener(leptos::ev::focus, move |_| {
         on_focus.window_focused();
     });
+    let on_online = queries.clone();
     let online = leptos::prelude::window_event_listener(leptos::ev::online, move |_| {
-        queries.reconnected();
+        on_online.reconnected();
     });
+    // Refetch intervals run only while the page is visible.
+    let document = leptos::prelude::document();
+    queries.cache().set_visible(!document.hidden());
+    let visibility =
+        leptos::prelude::window_event_listener_untyped("visibilitychange", move |_| {
+            queries
+                .cache()
+                .set_visible(!leptos::prelude::document().hidden());
+        });
     leptos::prelude::on_cleanup(move || {
         focus.remove();
         online.remove();
+        visibility.remove();
     });
 }
 

@@ -2,6 +2,7 @@
 //! [`QueryClient`] through its tag index.
 
 use super::query_client::QueryClient;
+use super::QueryOptions;
 use crate::protocol::{Cursor, DEFAULT_BASE_PATH};
 use crate::tags::TagPattern;
 use leptos::prelude::*;
@@ -370,9 +371,17 @@ pub fn QueryTagsProvider(
     /// the server).
     #[prop(optional)]
     query_client: Option<QueryClient>,
+    /// Settings for every query under the provider, which each `Query` overrides (TanStack's
+    /// `defaultOptions.queries`): `defaults=QueryOptions::new().retry(1)`.
+    #[prop(optional)]
+    defaults: Option<QueryOptions>,
     children: Children,
 ) -> impl IntoView {
     let queries = query_client.unwrap_or_default();
+    let queries = match defaults {
+        Some(defaults) => queries.with_defaults(defaults),
+        None => queries,
+    };
     provide_context(queries.clone());
     let client = QueryTagsClient::new(
         base_path.unwrap_or_else(|| DEFAULT_BASE_PATH.to_owned()),

@@ -7,6 +7,7 @@
 //! | item | job |
 //! |---|---|
 //! | [`Query`] | one kind of query: name, fetcher, tags, settings |
+//! | [`QueryOptions`] | settings: a client's defaults, a query's overrides |
 //! | [`use_query`] / [`QueryResult`] | a query in a component, on a Leptos `Resource` |
 //! | [`use_mutation`] / [`MutationOptions`] | a change, optimistic update, pending state |
 //! | [`QueryClient`] | the cache: prefetch, get / set data, invalidate, cancel |
@@ -14,6 +15,7 @@
 
 mod live;
 mod mutation;
+mod options;
 mod query_client;
 mod use_query;
 
@@ -25,5 +27,6 @@ pub use mutation::{
     mutation_on, use_mutation, Mutation, MutationCancelled, MutationOptions, MutationStatus,
     Optimistic,
 };
+pub use options::QueryOptions;
 pub use query_client::{use_query_client, MakePlaceholder, PlaceholderData, Query, QueryClient};
 pub use use_query::{use_query, use_query_when, QueryResult};

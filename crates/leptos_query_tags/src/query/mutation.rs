@@ -186,9 +186,11 @@ impl Optimistic {
         let cache_key = query.key(key);
         let previous = self.client.cache().data(&cache_key);
         let written: Value = Arc::new(data);
-        self.client
-            .cache()
-            .set_data(&cache_key, written.clone(), &query.spec(key));
+        self.client.cache().set_data(
+            &cache_key,
+            written.clone(),
+            &query.spec(key, self.client.defaults()),
+        );
         self.journal
             .lock()
             .unwrap_or_else(|p| p.into_inner())

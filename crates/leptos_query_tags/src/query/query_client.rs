@@ -1,6 +1,7 @@
 //! [`QueryClient`], the typed face of the cache, and [`Query`], the description of one kind of
 //! query (its name, fetcher, tags and settings).
 
+use super::QueryOptions;
 use crate::cache::{
     CacheOptions, Clock, EntryInspection, FetchSpec, ManualClock, Outcome, QueryCache, QueryKey,
     QueryStatus, SystemClock, Value,
@@ -48,7 +49,7 @@ pub struct Query<K, T, E = ServerFnError> {
     fetcher: Fetcher<K, T, E>,
     tags: Option<KeyTags<K>>,
     result_tags: Option<ResultTags<K, T>>,
-    pub(crate) options: CacheOptions,
+    pub(crate) options: QueryOptions,
     pub(crate) placeholder: Option<PlaceholderData<K, T>>,
 }
 
@@ -130,7 +131,7 @@ where
             fetcher: Arc::new(move |key| fetcher(key).boxed()),
             tags: None,
             result_tags: None,
-            options: CacheOptions::default(),
+            options: QueryOptions::new(),
             placeholder: None,
         }
     }
@@ -155,8 +156,7 @@ where
     /// [`fresh_while_live`](Self::fresh_while_live) off for this query: call that after it to
     /// have both.
     pub fn stale_time(mut self, stale_time: Duration) -> Self {
-        self.options.stale_time = stale_time;
-        self.options.fresh_while_live = false;
+        self.options = self.options.stale_time(stale_time);
         self
     }
 
@@ -166,34 +166,58 @@ where
     /// usual `stale_time` rules apply, and a reconnect that cannot replay what was missed
     /// (`reset`) refetches every query in use.
     pub fn fresh_while_live(mut self, fresh: bool) -> Self {
-        self.options.fresh_while_live = fresh;
+        self.options = self.options.fresh_while_live(fresh);
         self
     }
 
     /// How long an unused entry stays cached (default 5 minutes).
     pub fn gc_time(mut self, gc_time: Duration) -> Self {
-        self.options.gc_time = gc_time;
+        self.options = self.options.gc_time(gc_time);
         self
     }
 
     /// Retries after a failure, with exponential backoff (default 3 in the browser, 0 on the
     /// server).
     pub fn retry(mut self, retries: u32) -> Self {
-        self.options.retry = retries;
+        self.options = self.options.retry(retries);
         self
     }
 
     /// Whether a stale query in use refetches when the window regains focus (default true).
     pub fn refetch_on_window_focus(mut self, refetch: bool) -> Self {
-        self.options.refetch_on_window_focus = refetch;
+        self.options = self.options.refetch_on_window_focus(refetch);
         self
     }
 
     /// Whether a stale query in use refetches when the browser comes back online (default
     /// true).
     pub fn refetch_on_reconnect(mut self, refetch: bool) -> Self {
-        self.options.refetch_on_reconnect = refetch;
+        self.options = self.options.refetch_on_reconnect(refetch);
         self
+    }
+
+    /// Refetch this query while in use every `interval`, fresh or not, and only while the page
+    /// is visible (TanStack's `refetchInterval`); `None` turns off an interval of the client's
+    /// defaults. For data that changes by itself (prices, a clock); data your server functions
+    /// change is refetched by its tags and needs none.
+    ///
+    /// ```
+    /// use leptos_query_tags::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// # use leptos::prelude::ServerFnError;
+    /// # async fn rates() -> Result<Vec<f64>, ServerFnError> { Ok(vec![]) }
+    /// let rates = Query::new("rates", |()| rates()).refetch_interval(Some(Duration::from_secs(30)));
+    /// # let _ = rates;
+    /// ```
+    pub fn refetch_interval(mut self, interval: Option<Duration>) -> Self {
+        self.options = self.options.refetch_interval(interval);
+        self
+    }
+
+    /// The settings this query sets itself (those it leaves unset come from the client).
+    pub fn options(&self) -> QueryOptions {
+        self.options
     }
 
     /// What to show while a key's data loads (default: nothing, `data()` is `None` until it
@@ -241,7 +265,7 @@ where
         self.tags.as_ref().map(|tags| tags(key)).unwrap_or_default()
     }
 
-    pub(crate) fn spec(&self, key: &K) -> FetchSpec {
+    pub(crate) fn spec(&self, key: &K, defaults: QueryOptions) -> FetchSpec {
         let fetcher = self.fetcher.clone();
         let fetch_key = key.clone();
         FetchSpec {
@@ -265,7 +289,7 @@ where
                         .unwrap_or_default()
                 }) as crate::cache::ResultTagsFn
             }),
-            options: self.options,
+            options: self.options.or(defaults).resolve(),
             to_json: None,
         }
     }
@@ -314,6 +338,7 @@ pub(crate) fn typed<T: Clone + 'static, E: Clone + 'static>(
 pub struct QueryClient {
     cache: QueryCache,
     own: Arc<Mutex<OwnEvents>>,
+    defaults: QueryOptions,
 }
 
 /// Finds the ids of the events that the responses received since a moment became (the browser
@@ -363,7 +388,26 @@ impl QueryClient {
         QueryClient {
             cache: QueryCache::new(Arc::new(clock)),
             own: Arc::default(),
+            defaults: QueryOptions::new(),
         }
+    }
+
+    /// This client with `defaults` for every query it runs; each [`Query`] overrides what it
+    /// sets itself (see [`QueryOptions`]). In an app: `<QueryTagsProvider defaults=..>`.
+    pub fn with_defaults(mut self, defaults: QueryOptions) -> Self {
+        self.defaults = defaults;
+        self
+    }
+
+    /// The defaults of this client's queries.
+    pub fn defaults(&self) -> QueryOptions {
+        self.defaults
+    }
+
+    /// The settings `query` runs with in this client: its own, then the client's defaults,
+    /// then the built-in ones.
+    pub fn options_of<K, T, E>(&self, query: &Query<K, T, E>) -> CacheOptions {
+        query.options.or(self.defaults).resolve()
     }
 
     fn own(&self) -> std::sync::MutexGuard<'_, OwnEvents> {
@@ -444,7 +488,7 @@ impl QueryClient {
         T: Clone + Send + Sync + 'static,
         E: Clone + Send + Sync + 'static,
     {
-        let spec = query.spec(&key);
+        let spec = query.spec(&key, self.defaults);
         let key = query.key(&key);
         loop {
             if let Some(result) = typed(self.cache.read(&key, &spec).await) {
@@ -483,8 +527,11 @@ impl QueryClient {
         T: Clone + Send + Sync + 'static,
         E: Clone + Send + Sync + 'static,
     {
-        self.cache
-            .set_data(&query.key(key), Arc::new(data), &query.spec(key));
+        self.cache.set_data(
+            &query.key(key),
+            Arc::new(data),
+            &query.spec(key, self.defaults),
+        );
     }
 
     /// Changes a query's cached data in place; returns false (and does nothing) if none is

@@ -10,6 +10,7 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The reactive state of a query in a component, returned by [`use_query`]. `Copy`.
 ///
@@ -244,11 +245,18 @@ where
         shown: ArcRwSignal::new(None),
         notified: AtomicBool::new(false),
         stale: AtomicBool::new(false),
+        detached: AtomicBool::new(false),
         // A server render is one pass: it reads each query once and never reruns it.
         on_server: Owner::current_shared_context().is_some_and(|sc| !sc.is_browser()),
     });
     let on_unmount = observer.clone();
     on_cleanup(move || on_unmount.detach());
+    if let (Some(every), false) = (
+        client.options_of(query).refetch_interval,
+        observer.on_server,
+    ) {
+        refetch_every(&observer, every);
+    }
 
     let keys = ArcMemo::new(move |_| key());
     let source = {
@@ -277,7 +285,7 @@ where
                         return Some(Ok(downcast(&value)));
                     }
                 }
-                let spec = spec_of(&query, &key);
+                let spec = spec_of(&observer.client, &query, &key);
                 loop {
                     let outcome = cache.read(&cache_key, &spec).await;
                     if let Some(result) = typed::<T, E>(outcome) {
@@ -305,11 +313,11 @@ where
             if let (Some(Ok(data)), Some(key)) = (hydrated.await, keys.get_untracked()) {
                 let cache_key = query.key(&key);
                 let value: Value = Arc::new(data);
-                if observer
-                    .client
-                    .cache()
-                    .seed(&cache_key, value, &spec_of(&query, &key))
-                {
+                if observer.client.cache().seed(
+                    &cache_key,
+                    value,
+                    &spec_of(&observer.client, &query, &key),
+                ) {
                     observer.shown.set(Some(cache_key));
                 }
             }
@@ -366,6 +374,32 @@ struct Observer {
     /// The next run was asked for because the data went stale by time: it may fetch.
     stale: AtomicBool,
     on_server: bool,
+    /// The component is gone: its refetch interval stops.
+    detached: AtomicBool,
+}
+
+/// Refetches what `observer` shows every `every` while the page is visible, until it detaches
+/// (TanStack's `refetchInterval` without `refetchIntervalInBackground`). Each component with
+/// an interval has its own timer; refetches of one entry that overlap share one fetch.
+fn refetch_every(observer: &Arc<Observer>, every: Duration) {
+    let observer = Arc::downgrade(observer);
+    leptos::task::spawn(async move {
+        loop {
+            let clock = match observer.upgrade() {
+                Some(o) if !o.detached.load(Ordering::Acquire) => o.client.cache().clock().clone(),
+                _ => return,
+            };
+            clock.sleep(every).await;
+            match observer.upgrade() {
+                Some(o) if !o.detached.load(Ordering::Acquire) => {
+                    if o.client.cache().is_visible() {
+                        o.refetch();
+                    }
+                }
+                _ => return,
+            }
+        }
+    });
 }
 
 impl Observer {
@@ -390,10 +424,11 @@ impl Observer {
                     observer.notice(notice);
                 }
             });
-            let id = self
-                .client
-                .cache()
-                .add_observer(&cache_key, &spec_of(query, key), listener);
+            let id = self.client.cache().add_observer(
+                &cache_key,
+                &spec_of(&self.client, query, key),
+                listener,
+            );
             self.status
                 .set(self.client.cache().status(&cache_key).unwrap_or_default());
             *current = Some((cache_key, id));
@@ -441,6 +476,7 @@ impl Observer {
     }
 
     fn detach(&self) {
+        self.detached.store(true, Ordering::Release);
         if let Some((key, id)) = self
             .current
             .lock()
@@ -453,14 +489,14 @@ impl Observer {
 }
 
 /// The query's fetch spec; where devtools are compiled in, it also shows the data as JSON.
-fn spec_of<K, T, E>(query: &Query<K, T, E>, key: &K) -> FetchSpec
+fn spec_of<K, T, E>(client: &QueryClient, query: &Query<K, T, E>, key: &K) -> FetchSpec
 where
     K: Serialize + Clone + Send + Sync + 'static,
     T: Clone + Serialize + Send + Sync + 'static,
     E: Clone + Send + Sync + 'static,
 {
     #[allow(unused_mut)]
-    let mut spec = query.spec(key);
+    let mut spec = query.spec(key, client.defaults());
     #[cfg(all(
         feature = "devtools",
         any(debug_assertions, feature = "devtools-always")
