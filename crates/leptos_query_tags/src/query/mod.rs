@@ -9,16 +9,19 @@
 //! | [`Query`] | one kind of query: name, fetcher, tags, settings |
 //! | [`QueryOptions`] | settings: a client's defaults, a query's overrides |
 //! | [`use_query`] / [`QueryResult`] | a query in a component, on a Leptos `Resource` |
+//! | [`InfiniteQuery`] / [`use_infinite_query`] | pages loaded one after another, refetched in order |
 //! | [`use_mutation`] / [`MutationOptions`] | a change, optimistic update, pending state |
 //! | [`QueryClient`] | the cache: prefetch, get / set data, invalidate, cancel |
 //! | [`QueryTagsProvider`] | provides both clients and the live event stream |
 
+mod infinite;
 mod live;
 mod mutation;
 mod options;
 mod query_client;
 mod use_query;
 
+pub use infinite::{use_infinite_query, InfiniteQuery, InfiniteQueryResult, Pages};
 pub use live::{
     use_query_tags, ConnectionInfo, ConnectionState, EventOrigin, EventRecord, QueryTagsClient,
     QueryTagsProvider, EVENT_LOG_CAPACITY,

@@ -220,6 +220,12 @@ where
         self.options
     }
 
+    /// Sets all of this query's own settings at once, replacing those set before.
+    pub fn with_options(mut self, options: QueryOptions) -> Self {
+        self.options = options;
+        self
+    }
+
     /// What to show while a key's data loads (default: nothing, `data()` is `None` until it
     /// arrives).
     ///
