@@ -62,6 +62,8 @@ pub struct HubBuilder {
     /// Redis URL and key prefix, when the log is shared.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     redis: Option<(String, String)>,
+    #[cfg(feature = "server-cache")]
+    server_cache: Option<super::ServerCache>,
 }
 
 impl Default for HubBuilder {
@@ -81,6 +83,8 @@ impl Default for HubBuilder {
             resolver: None,
             prometheus_endpoint: false,
             redis: None,
+            #[cfg(feature = "server-cache")]
+            server_cache: None,
         }
     }
 }
@@ -236,6 +240,17 @@ impl HubBuilder {
         self.resolver = Some(ScopeResolver(Arc::new(move |parts| {
             Box::pin(resolver(parts))
         })));
+        self
+    }
+
+    /// Purges `cache` with every invalidation this hub publishes (when it is published: after
+    /// the server function's `Ok`, before its response) and, with the `redis` backend, every
+    /// one it receives from other instances; a `reset` (lost history) clears it.
+    /// [`cached`](super::cached) finds it through the hub.
+    #[cfg(feature = "server-cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "server-cache")))]
+    pub fn server_cache(mut self, cache: super::ServerCache) -> Self {
+        self.server_cache = Some(cache);
         self
     }
 
@@ -660,6 +675,8 @@ impl Hub {
         tags: Vec<TagPattern>,
         reply: Option<tokio::sync::oneshot::Sender<Cursor>>,
     ) {
+        // Read-your-writes on this instance: purged before the response leaves.
+        self.purge_server_cache(&tags);
         let invalidation = Invalidation {
             tags,
             scope: scope.clone(),
@@ -866,6 +883,10 @@ impl Hub {
             return false;
         }
         self.publish_locked(&mut log, entry.id, entry.scope, &entry.data);
+        drop(log);
+        if let Ok(invalidation) = serde_json::from_str::<Invalidation>(&entry.data) {
+            self.purge_server_cache(&invalidation.tags);
+        }
         true
     }
 
@@ -891,12 +912,42 @@ impl Hub {
         log.epoch = head.epoch;
         log.last_seq = head.seq;
         log.ring.clear();
+        self.clear_server_cache();
         let streams = self.inner.fanout.reset_all();
         self.inner
             .counters
             .reset_unknown_epoch
             .fetch_add(streams as u64, Ordering::Relaxed);
     }
+
+    /// The server cache this hub purges, if it has one.
+    #[cfg(feature = "server-cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "server-cache")))]
+    pub fn server_cache(&self) -> Option<&super::ServerCache> {
+        self.inner.config.server_cache.as_ref()
+    }
+
+    #[cfg(feature = "server-cache")]
+    fn purge_server_cache(&self, tags: &[TagPattern]) {
+        if let Some(cache) = self.server_cache() {
+            cache.purge(tags);
+        }
+    }
+
+    #[cfg(not(feature = "server-cache"))]
+    fn purge_server_cache(&self, _: &[TagPattern]) {}
+
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    #[cfg(feature = "server-cache")]
+    fn clear_server_cache(&self) {
+        if let Some(cache) = self.server_cache() {
+            cache.clear();
+        }
+    }
+
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    #[cfg(not(feature = "server-cache"))]
+    fn clear_server_cache(&self) {}
 
     /// Whether [`Hub::shutdown`] was called.
     pub fn is_shutting_down(&self) -> bool {

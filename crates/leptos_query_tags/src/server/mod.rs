@@ -25,6 +25,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "server-cache")]
+mod cache;
 mod context;
 mod error;
 mod fanout;
@@ -40,6 +42,9 @@ mod serve;
 mod sse;
 
 pub use crate::protocol::Scope;
+#[cfg(feature = "server-cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server-cache")))]
+pub use cache::{cached, ServerCache, ServerCacheBuilder, ServerCacheStats};
 pub(crate) use context::render_identity;
 pub use context::{current_hub, invalidate_tags, invalidate_tags_in};
 pub use error::{HubError, InvalidateError};
