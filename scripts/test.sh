@@ -8,14 +8,14 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-step "library: unit, integration and doc tests (ssr + lean-streams + prometheus + redis + devtools)"
-cargo test -p leptos_query_tags --features lean-streams,prometheus,redis,devtools
+step "library: unit, integration and doc tests (ssr + lean-streams + prometheus + redis + server-cache + devtools)"
+cargo test -p leptos_query_tags --features lean-streams,prometheus,redis,server-cache,devtools
 
 step "library: the server side without lean streams (ssr alone)"
 cargo test -p leptos_query_tags --features ssr --tests --lib
 
 step "lints: clippy -D warnings (library and demo; server, hydrate and csr)"
-cargo clippy -p leptos_query_tags --features lean-streams,prometheus,redis,devtools --all-targets -- -D warnings
+cargo clippy -p leptos_query_tags --features lean-streams,prometheus,redis,server-cache,devtools --all-targets -- -D warnings
 cargo clippy -p leptos_query_tags --features hydrate,devtools --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p leptos_query_tags --features csr,devtools --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p query_tags_demo --features ssr --all-targets -- -D warnings
@@ -23,7 +23,7 @@ cargo clippy -p query_tags_demo --features hydrate --target wasm32-unknown-unkno
 
 step "library: every feature on its own builds (server features natively, browser ones for wasm32)"
 cargo check -p leptos_query_tags --no-default-features
-for feature in devtools devtools-always ssr lean-streams prometheus redis; do
+for feature in devtools devtools-always ssr lean-streams prometheus redis server-cache; do
   cargo check -p leptos_query_tags --no-default-features --features "$feature"
 done
 for feature in hydrate csr; do
@@ -39,7 +39,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p leptos_query_tags --no-deps --all-featur
 
 step "benchmark harnesses compile (they are run separately: docs/benchmarks.md)"
 cargo check -p sse_bench --bins
-cargo check -p leptos_query_tags --benches
+cargo check -p leptos_query_tags --features server-cache --benches
 
 step "demo: unit tests (ssr)"
 cargo test -p query_tags_demo --features ssr --lib

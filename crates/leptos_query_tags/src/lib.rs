@@ -48,8 +48,9 @@ pub mod server;
 
 /// The guide, `docs/guide.md`: from an empty app to live queries, mutations and scopes. Every
 /// Rust example in it is compiled (and run where it can run) as a doctest of this module.
-// Its examples use the server side, lean streams included, so it exists with that feature.
-#[cfg(all(any(doc, doctest), feature = "lean-streams"))]
+// Its examples use the server side, lean streams and the server cache included, so it exists
+// with those features.
+#[cfg(all(any(doc, doctest), feature = "lean-streams", feature = "server-cache"))]
 pub mod guide {
     #![doc = include_str!("../docs/guide.md")]
 }
