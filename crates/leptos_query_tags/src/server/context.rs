@@ -77,7 +77,8 @@ async fn publish_after_ok(State(hub): State<Hub>, mut request: Request, next: Ne
         pending: Arc::new(Mutex::new(Some(Vec::new()))),
     };
     request.extensions_mut().insert(scope.clone());
-    let response = next.run(request).await;
+    // Plain axum handlers have no Leptos context: they find the request's batch here.
+    let response = REQUEST.scope(scope.clone(), next.run(request)).await;
     let batches = scope.take().unwrap_or_default();
     if batches.is_empty() {
         return response;
@@ -146,16 +147,27 @@ pub fn current_hub() -> Option<Hub> {
     use_context::<Hub>().or_else(|| request_invalidations().map(|r| r.hub))
 }
 
+tokio::task_local! {
+    /// The invalidations of the request a plain axum handler is running for (set around the
+    /// handler by [`Hub::mount`]'s layer).
+    static REQUEST: RequestInvalidations;
+}
+
+/// The invalidations of the current request: from the Leptos context of a server function or
+/// render, else from the request a plain axum handler is serving.
 fn request_invalidations() -> Option<RequestInvalidations> {
-    let parts = leptos::prelude::use_context::<http::request::Parts>()?;
-    parts.extensions.get::<RequestInvalidations>().cloned()
+    leptos::prelude::use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<RequestInvalidations>().cloned())
+        .or_else(|| REQUEST.try_with(Clone::clone).ok())
 }
 
 /// Invalidates every query carrying a tag that one of `tags` matches, in every connected browser.
 ///
-/// Inside a server function (or anything else handling a request routed through
-/// [`Hub::mount`]) the invalidation is held back until the function has returned `Ok`, so that
-/// clients never refetch before the write is visible, and dropped if it returns `Err`. Elsewhere
+/// Inside a server function, or a plain axum handler (a REST `POST /api/todos`), of a request
+/// routed through [`Hub::mount`], the invalidation is held back until the response is known to
+/// be a success (a server function returned `Ok`; a handler answered 2xx or 3xx), so that
+/// clients never refetch before the write is visible, and dropped otherwise (`Err`, 4xx, 5xx).
+/// The request's invalidations are published together, once. Elsewhere
 /// (an SSR render after its response started, a task with a [`Hub`] in its Leptos context) it is
 /// published at once. Use [`Hub::invalidate_tags`] from jobs that have the hub at hand.
 ///
