@@ -53,10 +53,12 @@ step "browser tests (Playwright + Chromium against the release server)"
 step "examples/minimal: built as a new user builds it (its own workspace and Cargo.lock, this target/)"
 # cargo-leptos runs the wasm-bindgen-cli that setup installed for the root Cargo.lock.
 wb_version() { awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$1"; }
-if [ "$(wb_version Cargo.lock)" != "$(wb_version examples/minimal/Cargo.lock)" ]; then
-  echo "examples/minimal/Cargo.lock locks another wasm-bindgen than Cargo.lock: copy Cargo.lock there" >&2
-  exit 1
-fi
+for example in minimal spa; do
+  if [ "$(wb_version Cargo.lock)" != "$(wb_version "examples/$example/Cargo.lock")" ]; then
+    echo "examples/$example/Cargo.lock locks another wasm-bindgen than Cargo.lock: copy Cargo.lock there" >&2
+    exit 1
+  fi
+done
 cargo clippy --manifest-path examples/minimal/Cargo.toml --locked --target-dir target --features ssr -- -D warnings
 cargo clippy --manifest-path examples/minimal/Cargo.toml --locked --target-dir target --features hydrate --target wasm32-unknown-unknown -- -D warnings
 (cd examples/minimal && CARGO_TARGET_DIR="$PWD/../../target" cargo leptos build --cargo-locked)
@@ -76,5 +78,11 @@ sed -i "s|^leptos_query_tags = .*|leptos_query_tags = $dependency|" "$copy/Cargo
 grep "^leptos_query_tags = " "$copy/Cargo.toml"
 (cd "$copy" && CARGO_TARGET_DIR="$repo/target" cargo leptos build)
 (cd end2end && E2E_MINIMAL_DIR="$copy" npx playwright test -c minimal.config.mjs)
+
+step "examples/spa: a plain axum REST backend and a client-side-rendered (csr) Leptos app"
+cargo clippy --manifest-path examples/spa/Cargo.toml --locked --target-dir target --features server -- -D warnings
+cargo clippy --manifest-path examples/spa/Cargo.toml --locked --target-dir target --features csr --lib --target wasm32-unknown-unknown -- -D warnings
+CARGO_TARGET_DIR="$PWD/target" CARGO_FLAGS=--locked examples/spa/build.sh
+(cd end2end && npx playwright test -c spa.config.mjs)
 
 step "all tests passed"

@@ -7,7 +7,6 @@ use super::QueryOptions;
 use crate::cache::{QueryKey, Value};
 use crate::tags::Tag;
 use futures::future::BoxFuture;
-use futures::FutureExt;
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -134,12 +133,12 @@ where
         next_page_param: impl Fn(&T, &[T]) -> Option<P> + Send + Sync + 'static,
     ) -> Self
     where
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + super::MaybeSend + 'static,
     {
         InfiniteQuery {
             name: name.into(),
             initial: initial_page_param,
-            fetch: Arc::new(move |key, param| fetch(key, param).boxed()),
+            fetch: Arc::new(move |key, param| super::maybe_send::boxed(fetch(key, param))),
             next: Arc::new(next_page_param),
             tags: None,
             page_tags: None,

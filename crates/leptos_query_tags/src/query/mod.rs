@@ -16,12 +16,14 @@
 
 mod infinite;
 mod live;
+mod maybe_send;
 mod mutation;
 mod options;
 mod query_client;
 mod use_query;
 
 pub use infinite::{use_infinite_query, InfiniteQuery, InfiniteQueryResult, Pages};
+pub use maybe_send::MaybeSend;
 pub use live::{
     use_query_tags, ConnectionInfo, ConnectionState, EventOrigin, EventRecord, QueryTagsClient,
     QueryTagsProvider, EVENT_LOG_CAPACITY,

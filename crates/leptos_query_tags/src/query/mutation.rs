@@ -5,7 +5,6 @@ use super::query_client::{downcast, use_query_client, Query, QueryClient};
 use crate::cache::{QueryKey, Value};
 use crate::tags::TagPattern;
 use futures::future::BoxFuture;
-use futures::FutureExt;
 use leptos::prelude::*;
 use serde::Serialize;
 use std::fmt;
@@ -78,10 +77,10 @@ where
     /// `invalidate_tags` (the hub then refetches every browser's matching queries).
     pub fn new<Fut>(run: impl Fn(I) -> Fut + Send + Sync + 'static) -> Self
     where
-        Fut: Future<Output = Result<O, E>> + Send + 'static,
+        Fut: Future<Output = Result<O, E>> + super::MaybeSend + 'static,
     {
         MutationOptions {
-            run: Arc::new(move |input| run(input).boxed()),
+            run: Arc::new(move |input| super::maybe_send::boxed(run(input))),
             affects: None,
             invalidates: None,
             optimistic: None,

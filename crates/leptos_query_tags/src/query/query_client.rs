@@ -124,11 +124,11 @@ where
     /// devtools and the event log show. Tags, not names, decide what an invalidation reaches.
     pub fn new<Fut>(name: &str, fetcher: impl Fn(K) -> Fut + Send + Sync + 'static) -> Self
     where
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + super::MaybeSend + 'static,
     {
         Query {
             name: name.into(),
-            fetcher: Arc::new(move |key| fetcher(key).boxed()),
+            fetcher: Arc::new(move |key| super::maybe_send::boxed(fetcher(key))),
             tags: None,
             result_tags: None,
             options: QueryOptions::new(),

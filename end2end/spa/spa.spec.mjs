@@ -1,0 +1,38 @@
+// examples/spa: a client-side-rendered Leptos app on a plain REST backend. A todo added in one
+// browser appears in another through the hub (the REST handler's invalidate_tags), no reload.
+import { test, expect } from '@playwright/test';
+import { url, watchErrors } from '../support/app.mjs';
+
+async function openApp(page) {
+  await page.goto(url('/'));
+  // Rendered in the browser (the server sent an empty body), and the stream is open.
+  await expect(page.locator('[data-connection]')).toHaveAttribute('data-connection', 'live');
+}
+
+test('a todo added in one browser reaches another live', async ({ browser }) => {
+  const [a, b] = [await browser.newContext(), await browser.newContext()];
+  const [pageA, pageB] = [await a.newPage(), await b.newPage()];
+  const errors = [...watchErrors(pageA), ...watchErrors(pageB)];
+  await openApp(pageA);
+  await openApp(pageB);
+
+  const title = `Water the plants ${Date.now().toString(36)}`;
+  // B refetches the list only because of the hub's event: it never clicks or reloads.
+  const refetched = pageB.waitForResponse(
+    (res) => res.url().endsWith('/api/todos') && res.request().method() === 'GET',
+  );
+  await pageA.getByLabel('New todo').fill(title);
+  await pageA.getByRole('button', { name: 'Add' }).click();
+  await expect(pageA.getByRole('listitem').filter({ hasText: title })).toHaveCount(1);
+  await refetched;
+  await expect(pageB.getByRole('listitem').filter({ hasText: title })).toHaveCount(1);
+
+  // A refused title (the backend answers 422) shows its error and publishes nothing.
+  await pageA.getByLabel('New todo').fill('x'.repeat(201));
+  await pageA.getByRole('button', { name: 'Add' }).click();
+  await expect(pageA.getByRole('alert')).toContainText('1 to 200 characters');
+
+  expect(errors.filter((e) => !e.includes('422'))).toEqual([]);
+  await a.close();
+  await b.close();
+});
