@@ -76,6 +76,14 @@ _qt_setup() {
       $sudo apt-get update -qq || return 1
       DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium || return 1
     fi
+    # npm packages of the JS client's tests (the `eventsource` package for Node, TanStack
+    # Query's core for the adapter test); the client itself has none.
+    if [ -d clients/js/node_modules/eventsource ] && [ -d clients/js/node_modules/@tanstack/query-core ]; then
+      _qt_say "clients/js npm packages: present"
+    else
+      _qt_say "clients/js npm packages: installing"
+      (cd clients/js && npm ci --no-audit --no-fund) || return 1
+    fi
     # Redis for the tests of the shared event log: each test starts its own redis-server on a
     # free port and stops it.
     if command -v redis-server >/dev/null 2>&1; then

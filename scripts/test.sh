@@ -41,6 +41,10 @@ step "benchmark harnesses compile (they are run separately: docs/benchmarks.md)"
 cargo check -p sse_bench --bins
 cargo check -p leptos_query_tags --features server-cache --benches
 
+step "JS client (clients/js): Node's test runner against a real hub (sse_bench's hub_server)"
+cargo build -p sse_bench --bin hub_server
+(cd clients/js && node --test test/)
+
 step "demo: unit tests (ssr)"
 cargo test -p query_tags_demo --features ssr --lib
 

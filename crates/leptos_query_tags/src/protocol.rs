@@ -18,6 +18,10 @@ pub const DEFAULT_BASE_PATH: &str = "/api/query-tags";
 /// The SSE stream, relative to the base path.
 pub const EVENTS_PATH: &str = "/events";
 
+/// The JS client (an ES module, no dependencies), relative to the base path: served unless the
+/// hub is built with `serve_js_client(false)`.
+pub const JS_CLIENT_PATH: &str = "/client.js";
+
 /// The query parameter carrying a [`Cursor`] to resume from.
 pub const CURSOR_PARAM: &str = "cursor";
 

@@ -93,3 +93,24 @@ async fn a_rest_handler_publishes_once_after_a_2xx_and_nothing_after_a_4xx_or_5x
 }
 
 on_every_server!(a_rest_handler_publishes_once_after_a_2xx_and_nothing_after_a_4xx_or_5xx);
+
+#[tokio::test]
+async fn the_hub_serves_the_js_client_unless_told_not_to() {
+    for (serve, expected) in [(true, 200), (false, 404)] {
+        let hub = Hub::builder().serve_js_client(serve).build();
+        let server = TestServer::start(Serving::Hub, &hub, app(&hub)).await;
+        let response = reqwest::get(server.url("/api/query-tags/client.js"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected);
+        if serve {
+            assert_eq!(
+                response.headers()["content-type"],
+                "text/javascript; charset=utf-8"
+            );
+            let body = response.text().await.unwrap();
+            assert!(body.contains("export class QueryTagsClient"));
+            assert!(body.contains("export function connectQueryClient"));
+        }
+    }
+}

@@ -23,11 +23,11 @@ mod query_client;
 mod use_query;
 
 pub use infinite::{use_infinite_query, InfiniteQuery, InfiniteQueryResult, Pages};
-pub use maybe_send::MaybeSend;
 pub use live::{
     use_query_tags, ConnectionInfo, ConnectionState, EventOrigin, EventRecord, QueryTagsClient,
     QueryTagsProvider, EVENT_LOG_CAPACITY,
 };
+pub use maybe_send::MaybeSend;
 pub use mutation::{
     mutation_on, use_mutation, Mutation, MutationCancelled, MutationOptions, MutationStatus,
     Optimistic,

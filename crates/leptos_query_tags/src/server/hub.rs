@@ -64,6 +64,7 @@ pub struct HubBuilder {
     redis: Option<(String, String)>,
     #[cfg(feature = "server-cache")]
     server_cache: Option<super::ServerCache>,
+    js_client: bool,
 }
 
 impl Default for HubBuilder {
@@ -83,6 +84,7 @@ impl Default for HubBuilder {
             resolver: None,
             prometheus_endpoint: false,
             redis: None,
+            js_client: true,
             #[cfg(feature = "server-cache")]
             server_cache: None,
         }
@@ -251,6 +253,13 @@ impl HubBuilder {
     #[cfg_attr(docsrs, doc(cfg(feature = "server-cache")))]
     pub fn server_cache(mut self, cache: super::ServerCache) -> Self {
         self.server_cache = Some(cache);
+        self
+    }
+
+    /// Whether to serve the JS client for non-Leptos frontends at `<base>/client.js` (default
+    /// true; an ES module of a few KiB, no dependencies: see `clients/js` in the repository).
+    pub fn serve_js_client(mut self, serve: bool) -> Self {
+        self.js_client = serve;
         self
     }
 
@@ -542,6 +551,10 @@ impl Hub {
             .counts
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn serves_js_client(&self) -> bool {
+        self.inner.config.js_client
     }
 
     pub(crate) fn publish_secret(&self) -> Option<&str> {

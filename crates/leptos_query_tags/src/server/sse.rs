@@ -54,6 +54,14 @@ where
             .head(|| async { HubError::MethodNotAllowed { allow: "GET" } })
             .fallback(|| async { HubError::MethodNotAllowed { allow: "GET" } }),
     );
+    let router = if hub.serves_js_client() {
+        router.route(
+            &format!("{}{}", hub.base_path(), crate::protocol::JS_CLIENT_PATH),
+            get(js_client),
+        )
+    } else {
+        router
+    };
     let router = if hub.publish_secret().is_some() {
         super::publish::route(router, hub)
     } else {
@@ -66,6 +74,20 @@ where
         router
     };
     router.with_state(hub.clone())
+}
+
+/// The JS client (`clients/js/query-tags.mjs` in the repository), for frontends that are not
+/// Leptos: `import { QueryTagsClient } from '/api/query-tags/client.js'`.
+pub(crate) const JS_CLIENT: &str = include_str!("../../js/query-tags.mjs");
+
+async fn js_client() -> impl axum::response::IntoResponse {
+    (
+        [
+            (http::header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        JS_CLIENT,
+    )
 }
 
 /// What a stream request asks for.
