@@ -17,6 +17,19 @@ pub struct Note {
     pub body: String,
 }
 
+/// A user's note statistics, with the server cache's counters (the demo shows them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteSummary {
+    /// Notes the user has.
+    pub notes: u64,
+    /// Words in them.
+    pub words: u64,
+    /// The server cache's hits so far (every user, this instance).
+    pub cache_hits: u64,
+    /// The server cache's misses (loads) so far.
+    pub cache_misses: u64,
+}
+
 /// Longest note accepted, in characters.
 pub const MAX_NOTE_CHARS: usize = 500;
 
@@ -37,12 +50,23 @@ pub async fn list_notes() -> Result<Vec<Note>, ServerFnError> {
     crate::server::users::notes(&user).await
 }
 
+/// The signed-in user's note statistics: counted from every note, so cached on the server
+/// (`ServerCache`) until a change to the user's notes purges them.
+#[server(endpoint = "note_stats")]
+pub async fn note_stats() -> Result<NoteSummary, ServerFnError> {
+    let user = crate::server::session::require()?;
+    crate::server::users::note_stats(&user).await
+}
+
 /// Adds a note; the user's other tabs and browsers show it.
 #[server(endpoint = "add_note")]
 pub async fn add_note(body: String) -> Result<Note, ServerFnError> {
     let user = crate::server::session::require()?;
     let note = crate::server::users::add_note(&user, body).await?;
-    publish_for(&user, [app_tags::notes::list()])?;
+    publish_for(
+        &user,
+        [app_tags::notes::list(), app_tags::notes::stats(user.user_id)],
+    )?;
     Ok(note)
 }
 
@@ -51,7 +75,10 @@ pub async fn add_note(body: String) -> Result<Note, ServerFnError> {
 pub async fn edit_note(id: i64, body: String) -> Result<(), ServerFnError> {
     let user = crate::server::session::require()?;
     crate::server::users::edit_note(&user, id, body).await?;
-    publish_for(&user, [app_tags::notes::by_id(id)])?;
+    publish_for(
+        &user,
+        [app_tags::notes::by_id(id), app_tags::notes::stats(user.user_id)],
+    )?;
     Ok(())
 }
 
@@ -60,7 +87,14 @@ pub async fn edit_note(id: i64, body: String) -> Result<(), ServerFnError> {
 pub async fn delete_note(id: i64) -> Result<(), ServerFnError> {
     let user = crate::server::session::require()?;
     crate::server::users::delete_note(&user, id).await?;
-    publish_for(&user, [app_tags::notes::by_id(id), app_tags::notes::list()])?;
+    publish_for(
+        &user,
+        [
+            app_tags::notes::by_id(id),
+            app_tags::notes::list(),
+            app_tags::notes::stats(user.user_id),
+        ],
+    )?;
     Ok(())
 }
 
@@ -70,6 +104,30 @@ pub fn notes_query() -> Query<i64, Vec<Note>> {
     Query::new("notes", |_user: i64| list_notes())
         .tags(|_| vec![app_tags::notes::list()])
         .tags_from_result(|_, notes| notes.iter().map(|n| app_tags::notes::by_id(n.id)).collect())
+}
+
+/// The statistics of user `id`, tagged `notes.stats(id)`.
+pub fn stats_query() -> Query<i64, NoteSummary> {
+    Query::new("note-stats", |_user: i64| note_stats())
+        .tags(|user| vec![app_tags::notes::stats(*user)])
+}
+
+/// The user's statistics and the server cache's counters: a change to the notes purges the
+/// cached statistics on the server (a miss) and refetches this line; a reload is a hit.
+#[component]
+fn NoteStatsLine(user_id: i64) -> impl IntoView {
+    let stats = use_query(&stats_query(), move || user_id);
+    view! {
+        <p class="muted stats">
+            {move || stats.data().map(|s| view! {
+                <span data-notes=s.notes>{format!("{} notes, {} words", s.notes, s.words)}</span>
+                " · server cache: "
+                <span data-hits=s.cache_hits data-misses=s.cache_misses>
+                    {format!("{} hits, {} misses", s.cache_hits, s.cache_misses)}
+                </span>
+            })}
+        </p>
+    }
 }
 
 /// Ids of notes shown before the server has stored them (negative: never a database id).
@@ -157,6 +215,7 @@ fn Notes(user_id: i64) -> impl IntoView {
             .map(|e| view! { <p class="error" role="alert">{server_error_text(&e)}</p> })
     };
     view! {
+        <NoteStatsLine user_id />
         <form class="add-form" on:submit=on_submit>
             <label class="visually-hidden" for="new-note">"New note"</label>
             <input

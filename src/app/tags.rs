@@ -17,6 +17,8 @@ leptos_query_tags::tag_tree! {
             list;
             /// One note, by id.
             by_id(id: i64);
+            /// A user's note statistics (cached on the server, purged by this tag).
+            stats(user: i64);
         }
         /// Rapid fire's bursts of writes.
         rapid {

@@ -197,7 +197,9 @@ impl Config {
             .heartbeat(Duration::from_secs(q.heartbeat_secs.max(1)))
             .replay_capacity(q.replay_capacity)
             .queue_capacity(q.queue_capacity)
-            .scope_resolver(super::scopes::resolver(key));
+            .scope_resolver(super::scopes::resolver(key))
+            // Expensive reads (note statistics) cached under tags, purged by the same events.
+            .server_cache(leptos_query_tags::server::ServerCache::builder().build());
         let builder = builder.prometheus_endpoint(q.metrics);
         // The publish endpoint is on only with a secret, and secrets come from the environment,
         // never from a file in the repository.

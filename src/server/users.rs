@@ -82,6 +82,41 @@ pub async fn notes(user: &Session) -> Result<Vec<Note>, ServerFnError> {
         .await
 }
 
+/// The user's note statistics, from the hub's server cache: counted again only after a change
+/// to the user's notes (tag `notes.stats(<user>)`) or after ten minutes.
+pub async fn note_stats(user: &Session) -> Result<crate::app::notes::NoteSummary, ServerFnError> {
+    use crate::app::tags::app_tags;
+    use leptos_query_tags::server::cached;
+    let user_id = user.user_id;
+    let (notes, words) = cached(
+        &format!("note-stats:{user_id}"),
+        [app_tags::notes::stats(user_id)],
+        std::time::Duration::from_secs(600),
+        || async move {
+            let bodies: Vec<String> = db()?
+                .run(move |conn| {
+                    let mut stmt =
+                        conn.prepare_cached("SELECT body FROM notes WHERE user_id = ?1")?;
+                    let rows = stmt.query_map([user_id], |row| row.get(0))?;
+                    rows.collect()
+                })
+                .await?;
+            let words = bodies.iter().map(|b| b.split_whitespace().count() as u64).sum();
+            Ok::<_, ServerFnError>((bodies.len() as u64, words))
+        },
+    )
+    .await?;
+    let cache = leptos_query_tags::server::current_hub()
+        .and_then(|hub| hub.server_cache().map(|c| c.stats()))
+        .unwrap_or_default();
+    Ok(crate::app::notes::NoteSummary {
+        notes,
+        words,
+        cache_hits: cache.hits,
+        cache_misses: cache.misses,
+    })
+}
+
 fn checked_body(body: String) -> Result<String, ServerFnError> {
     let body = body.trim().to_owned();
     if body.is_empty() {
