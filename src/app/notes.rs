@@ -65,7 +65,10 @@ pub async fn add_note(body: String) -> Result<Note, ServerFnError> {
     let note = crate::server::users::add_note(&user, body).await?;
     publish_for(
         &user,
-        [app_tags::notes::list(), app_tags::notes::stats(user.user_id)],
+        [
+            app_tags::notes::list(),
+            app_tags::notes::stats(user.user_id),
+        ],
     )?;
     Ok(note)
 }
@@ -77,7 +80,10 @@ pub async fn edit_note(id: i64, body: String) -> Result<(), ServerFnError> {
     crate::server::users::edit_note(&user, id, body).await?;
     publish_for(
         &user,
-        [app_tags::notes::by_id(id), app_tags::notes::stats(user.user_id)],
+        [
+            app_tags::notes::by_id(id),
+            app_tags::notes::stats(user.user_id),
+        ],
     )?;
     Ok(())
 }
@@ -118,15 +124,19 @@ pub fn stats_query() -> Query<i64, NoteSummary> {
 fn NoteStatsLine(user_id: i64) -> impl IntoView {
     let stats = use_query(&stats_query(), move || user_id);
     view! {
-        <p class="muted stats">
-            {move || stats.data().map(|s| view! {
-                <span data-notes=s.notes>{format!("{} notes, {} words", s.notes, s.words)}</span>
-                " · server cache: "
-                <span data-hits=s.cache_hits data-misses=s.cache_misses>
-                    {format!("{} hits, {} misses", s.cache_hits, s.cache_misses)}
-                </span>
+        <Transition fallback=|| view! { <p class="muted stats">"…"</p> }>
+            {move || Suspend::new(async move {
+                stats.await.ok().map(|s| view! {
+                    <p class="muted stats">
+                        <span data-notes=s.notes>{format!("{} notes, {} words", s.notes, s.words)}</span>
+                        " · server cache: "
+                        <span data-hits=s.cache_hits data-misses=s.cache_misses>
+                            {format!("{} hits, {} misses", s.cache_hits, s.cache_misses)}
+                        </span>
+                    </p>
+                })
             })}
-        </p>
+        </Transition>
     }
 }
 

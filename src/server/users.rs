@@ -88,6 +88,11 @@ pub async fn note_stats(user: &Session) -> Result<crate::app::notes::NoteSummary
     use crate::app::tags::app_tags;
     use leptos_query_tags::server::cached;
     let user_id = user.user_id;
+    // Contexts are read before the first await: a fetch shared by several components runs
+    // under the owner of the one that started it, which a re-render may have disposed of by
+    // the time the await resumes.
+    let cache =
+        leptos_query_tags::server::current_hub().and_then(|hub| hub.server_cache().cloned());
     let (notes, words) = cached(
         &format!("note-stats:{user_id}"),
         [app_tags::notes::stats(user_id)],
@@ -101,14 +106,15 @@ pub async fn note_stats(user: &Session) -> Result<crate::app::notes::NoteSummary
                     rows.collect()
                 })
                 .await?;
-            let words = bodies.iter().map(|b| b.split_whitespace().count() as u64).sum();
+            let words = bodies
+                .iter()
+                .map(|b| b.split_whitespace().count() as u64)
+                .sum();
             Ok::<_, ServerFnError>((bodies.len() as u64, words))
         },
     )
     .await?;
-    let cache = leptos_query_tags::server::current_hub()
-        .and_then(|hub| hub.server_cache().map(|c| c.stats()))
-        .unwrap_or_default();
+    let cache = cache.map(|c| c.stats()).unwrap_or_default();
     Ok(crate::app::notes::NoteSummary {
         notes,
         words,

@@ -161,3 +161,29 @@ async fn a_refetch_interval_refetches_while_visible_pauses_while_hidden_and_stop
         "a query without an interval never refetched"
     );
 }
+
+#[derive(Clone)]
+struct RequestMarker(u32);
+
+#[tokio::test]
+async fn a_fetch_keeps_the_context_of_the_component_that_started_it_across_awaits() {
+    let (owner, _client, _clock) = app(QueryOptions::new());
+    provide_context(RequestMarker(7));
+    // As a server function does during SSR: it reads the request's context after awaiting.
+    let query = Query::new("context", |_: u32| async move {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok::<_, String>(use_context::<RequestMarker>().map_or(0, |m| m.0))
+    });
+    let child = owner.child();
+    let result = child.with(|| use_query(&query, || 1));
+    // Another request's owner is current on this thread while the fetch's task runs.
+    let elsewhere = Owner::new();
+    elsewhere.set();
+    provide_context(RequestMarker(99));
+    settle().await;
+    assert_eq!(
+        child.with(|| result.data()),
+        Some(7),
+        "its own context, not the thread's"
+    );
+}
