@@ -3,6 +3,7 @@
 
 use divan::Bencher;
 use futures::executor::block_on;
+use futures::FutureExt;
 use leptos_query_tags::server::ServerCache;
 use leptos_query_tags::tags::{Tag, TagPattern};
 use std::time::Duration;
@@ -34,25 +35,28 @@ fn filled(n: u32) -> ServerCache {
 }
 
 /// A hit: the cache's own cost (the caller's tags are not built: a hit never reads them).
-#[divan::bench(args = [1_000, 100_000])]
+#[divan::bench(args = [1_000, 100_000], sample_count = 100, sample_size = 1000)]
 fn hit(bencher: Bencher, n: u32) {
     let cache = filled(n);
     let keys: Vec<String> = (0..n).map(|id| format!("k{id}")).collect();
     let mut id = 0;
     bencher.bench_local(|| {
         id = (id + 7919) % n;
-        let value = block_on(cache.get_or_load(
-            &keys[id as usize],
-            std::iter::empty::<Tag>(),
-            TTL,
-            || async { Err::<String, ()>(()) },
-        ));
+        // A hit completes without waiting: polled once.
+        let value = cache
+            .get_or_load(
+                &keys[id as usize],
+                std::iter::empty::<Tag>(),
+                TTL,
+                || async { Err::<String, ()>(()) },
+            )
+            .now_or_never();
         divan::black_box(value)
     });
 }
 
 /// A hit as a caller writes it, building its tag (`users.by_id.<id>`) on every call.
-#[divan::bench(args = [100_000])]
+#[divan::bench(args = [100_000], sample_count = 100, sample_size = 1000)]
 fn hit_building_tags(bencher: Bencher, n: u32) {
     let cache = filled(n);
     let keys: Vec<String> = (0..n).map(|id| format!("k{id}")).collect();

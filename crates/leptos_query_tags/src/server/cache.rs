@@ -25,8 +25,17 @@ struct Key {
 struct Slot {
     value: Value,
     ttl: Duration,
+    /// When the entry expires (the store expires it then too, lazily).
+    expires: Instant,
     weight: u32,
     valid: AtomicBool,
+}
+
+/// What a lookup found.
+enum Peek<T> {
+    Hit(T),
+    Stale,
+    Absent,
 }
 
 /// Loads in flight: their tags, and whether a purge reached them while they loaded.
@@ -35,11 +44,46 @@ struct Loading {
     purged: Arc<AtomicBool>,
 }
 
+/// The slot each stored key holds now, by type then by key string: a hit looks a key up by
+/// `&str`, without building a [`Key`].
+#[derive(Default)]
+struct Slots(HashMap<TypeId, HashMap<Arc<str>, Arc<Slot>>>);
+
+impl Slots {
+    fn get(&self, key: &str, ty: TypeId) -> Option<&Arc<Slot>> {
+        self.0.get(&ty)?.get(key)
+    }
+
+    fn insert(&mut self, key: &Key, slot: Arc<Slot>) {
+        self.0
+            .entry(key.ty)
+            .or_default()
+            .insert(key.key.clone(), slot);
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<Arc<Slot>> {
+        let by_key = self.0.get_mut(&key.ty)?;
+        let slot = by_key.remove(&key.key);
+        if by_key.is_empty() {
+            self.0.remove(&key.ty);
+        }
+        slot
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Arc<Slot>> {
+        self.0.values().flat_map(HashMap::values)
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 #[derive(Default)]
 struct Index {
     tags: TagIndex<Key>,
     /// The slot each indexed key holds now.
-    slots: HashMap<Key, Arc<Slot>>,
+    slots: Slots,
     loading: HashMap<Key, Loading>,
 }
 
@@ -153,10 +197,10 @@ impl ServerCacheBuilder {
                     let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
                     if index
                         .slots
-                        .get(&*key)
+                        .get(&key.key, key.ty)
                         .is_some_and(|s| Arc::ptr_eq(s, &slot))
                     {
-                        index.slots.remove(&*key);
+                        index.slots.remove(&key);
                         index.tags.remove(&key);
                     }
                 }
@@ -228,15 +272,24 @@ impl ServerCache {
         I: IntoIterator,
         I::Item: Into<Tag>,
     {
+        let ty = TypeId::of::<T>();
+        // A hit builds nothing: no key, no tags.
+        let mut peeked = self.peek::<T>(key, ty);
+        if let Peek::Hit(value) = peeked {
+            return Ok(value);
+        }
         let key = Key {
             key: key.into(),
-            ty: TypeId::of::<T>(),
+            ty,
         };
         let tags: Vec<Tag> = tags.into_iter().map(Into::into).collect();
         let loader = Mutex::new(Some(load));
         loop {
-            if let Some(value) = self.hit::<T>(&key).await {
-                return Ok(value);
+            match peeked {
+                Peek::Hit(value) => return Ok(value),
+                // Expired or purged, maybe still in the store: dropped, so it loads anew.
+                Peek::Stale => self.inner.store.invalidate(&key).await,
+                Peek::Absent => {}
             }
             let ran = AtomicBool::new(false);
             let init = async {
@@ -264,18 +317,31 @@ impl ServerCache {
                     .expect("a key carries its value's type"));
             }
             self.inner.store.invalidate(&key).await;
+            peeked = self.peek::<T>(&key.key, ty);
         }
     }
 
-    /// A valid cached value of `key`, counted as a hit.
-    async fn hit<T: Clone + 'static>(&self, key: &Key) -> Option<T> {
-        let slot = self.inner.store.get(key).await?;
-        if !slot.valid.load(Ordering::Acquire) {
-            self.inner.store.invalidate(key).await;
-            return None;
+    /// What the index holds for `key`: a valid value (counted as a hit), a stale slot, or
+    /// nothing.
+    ///
+    /// Served from the index, which holds every stored slot until the store evicts it: one
+    /// lock and one hash lookup by `&str` (the store's own read path costs about twice as
+    /// much). The store still bounds memory and expires entries; an expired or purged slot is a
+    /// miss here.
+    fn peek<T: Clone + 'static>(&self, key: &str, ty: TypeId) -> Peek<T> {
+        let Some(slot) = self.index().slots.get(key, ty).cloned() else {
+            return Peek::Absent;
+        };
+        if !slot.valid.load(Ordering::Acquire) || Instant::now() >= slot.expires {
+            return Peek::Stale;
         }
-        self.inner.hits.fetch_add(1, Ordering::Relaxed);
-        slot.value.downcast_ref::<T>().cloned()
+        match slot.value.downcast_ref::<T>() {
+            Some(value) => {
+                self.inner.hits.fetch_add(1, Ordering::Relaxed);
+                Peek::Hit(value.clone())
+            }
+            None => Peek::Absent,
+        }
     }
 
     /// Loads `key` (once for all concurrent callers: moka runs this future for one of them).
@@ -314,13 +380,14 @@ impl ServerCache {
         let slot = Arc::new(Slot {
             value: Arc::new(value),
             ttl,
+            expires: Instant::now() + ttl,
             weight,
             // A purge that reached this load while it ran: its callers get the value, later
             // readers a miss.
             valid: AtomicBool::new(!purged.load(Ordering::Acquire)),
         });
         index.tags.insert(key.clone(), tags);
-        index.slots.insert(key, slot.clone());
+        index.slots.insert(&key, slot.clone());
         Ok(slot)
     }
 
