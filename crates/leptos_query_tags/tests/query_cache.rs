@@ -2,10 +2,13 @@
 #![allow(clippy::type_complexity)] // fake servers in tests
 //! says so, and components as reactive owners.
 
+#[path = "support/settle.rs"]
+mod settle;
 use futures::channel::oneshot;
 use leptos::prelude::*;
 use leptos_query_tags::prelude::*;
 use leptos_query_tags::query::PlaceholderData;
+use settle::settle;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -82,16 +85,6 @@ fn instant(name: &str) -> (Query<u32, String, String>, Arc<Mutex<BTreeMap<u32, u
 
 fn total(counts: &Arc<Mutex<BTreeMap<u32, usize>>>) -> usize {
     counts.lock().unwrap().values().sum()
-}
-
-async fn settle() {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    tokio::time::sleep(Duration::from_millis(15)).await;
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
 }
 
 /// A root owner with a query client on a manual clock in its context.

@@ -1,11 +1,13 @@
 //! Infinite queries: pages in order, the next page on request, and invalidations that refetch
 //! the loaded pages in order. A fake paginated server records every page fetch.
 
+#[path = "support/settle.rs"]
+mod settle;
 use leptos::prelude::*;
 use leptos_query_tags::prelude::*;
 use leptos_query_tags::query::{use_infinite_query, InfiniteQuery, InfiniteQueryResult};
+use settle::settle;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 tag_tree! {
     mod app_tags {
@@ -56,16 +58,6 @@ impl Server {
 
     fn cursors(&self) -> Vec<usize> {
         self.cursors.lock().unwrap().clone()
-    }
-}
-
-async fn settle() {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    tokio::time::sleep(Duration::from_millis(15)).await;
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
     }
 }
 

@@ -1,27 +1,19 @@
 //! Mutations as TanStack Query v5 users know them: callbacks in order, `mutate_async`, the
 //! status enum, and tags or patterns alike in `affects`.
 
+#[path = "support/settle.rs"]
+mod settle;
 use futures::channel::oneshot;
 use leptos::prelude::*;
 use leptos_query_tags::prelude::*;
+use settle::settle;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 tag_tree! {
     mod app_tags {
         todos {
             list;
         }
-    }
-}
-
-async fn settle() {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    tokio::time::sleep(Duration::from_millis(15)).await;
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
     }
 }
 

@@ -1,9 +1,12 @@
 //! Client-wide defaults that each query overrides, and refetch intervals that pause while the
 //! page is hidden: a manual clock, fetchers that count, components as reactive owners.
 
+#[path = "support/settle.rs"]
+mod settle;
 use leptos::prelude::*;
 use leptos_query_tags::cache::ManualClock;
 use leptos_query_tags::prelude::*;
+use settle::settle;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,17 +20,6 @@ fn counted(name: &str) -> (Query<u32, u32, String>, Arc<AtomicUsize>) {
         async move { Ok(key * 1000 + n) }
     });
     (query, count)
-}
-
-/// Lets spawned tasks (fetches, timers woken by the manual clock) run.
-async fn settle() {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    tokio::time::sleep(Duration::from_millis(15)).await;
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
 }
 
 /// A root owner with a client on a manual clock, with `defaults`, in its context.
