@@ -30,6 +30,8 @@ test('an optimistic add the server accepts stays, confirmed by the server', asyn
   await openTodos(page);
   await openTodos(other);
   const seen = await recordRows(page);
+  const events = async () => Number(await page.locator('.live').getAttribute('data-events'));
+  const eventsBefore = await events();
 
   const title = unique('Optimistic');
   await addTodo(page, title);
@@ -41,8 +43,10 @@ test('an optimistic add the server accepts stays, confirmed by the server', asyn
   const shown = (await seen()).filter((r) => r.title === title);
   expect(shown[0].provisional).toBe(true);
 
-  // It stays: still there after the refetches have settled, and after a reload.
-  await page.waitForTimeout(500);
+  // It stays: still there once the write's own event has reached this tab and no refetch is in
+  // flight, and after a reload.
+  await expect.poll(events, { timeout: 5_000 }).toBeGreaterThan(eventsBefore);
+  await expect(page.locator('ul.todo-list')).toHaveAttribute('aria-busy', 'false');
   await expect(row(page, title)).toHaveCount(1);
   await page.reload();
   await expect(row(page, title)).toHaveCount(1);

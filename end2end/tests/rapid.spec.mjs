@@ -15,7 +15,9 @@ test('a burst of 200 writes ends exactly right in a second browser, with coalesc
   const errors = [watchErrors(a), watchErrors(b)];
   await openPage(a, '/rapid-fire');
   await openPage(b, '/rapid-fire');
-  const before = Number((await b.locator('.burst').getAttribute('data-burst').catch(() => null)) ?? 0);
+  // The newest burst so far, if any (a fresh database has none: the page says so).
+  await expect(b.locator('.burst, .empty')).toBeVisible();
+  const before = (await b.locator('.burst').count()) ? Number(await b.locator('.burst').getAttribute('data-burst')) : 0;
   const start = await counters(b);
 
   await a.getByLabel('Writes per burst').fill('200');
@@ -32,8 +34,10 @@ test('a burst of 200 writes ends exactly right in a second browser, with coalesc
 
   // Every invalidation reached B's query; B refetched only a few times.
   await expect.poll(async () => (await counters(b)).invalidations - start.invalidations).toBe(200);
-  await b.waitForTimeout(500); // let a trailing fetch, if any, be counted
+  // Idle: no fetch in flight and every invalidation answered, so no trailing fetch can follow.
+  await expect(b.locator('.counters')).toHaveAttribute('data-idle', 'true');
   const end = await counters(b);
+  expect(end.invalidations - start.invalidations).toBe(200);
   const refetches = end.fetches - start.fetches;
   console.log(`rapid fire: 200 invalidations, ${refetches} refetches in the second browser`);
   expect(refetches).toBeGreaterThanOrEqual(1);

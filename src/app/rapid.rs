@@ -81,9 +81,12 @@ pub fn RapidPage() -> impl IntoView {
         if cfg!(feature = "hydrate") {
             client
                 .inspect_query(&burst_query(), &())
-                .map_or((0, 0), |seen| (seen.invalidations, seen.fetches))
+                .map_or((0, 0, false), |seen| {
+                    let idle = !seen.status.is_fetching && !seen.status.is_invalidated;
+                    (seen.invalidations, seen.fetches, idle)
+                })
         } else {
-            (0, 0)
+            (0, 0, false)
         }
     });
 
@@ -121,7 +124,9 @@ pub fn RapidPage() -> impl IntoView {
                 </button>
             </form>
             {move || fire.error().map(|e| view! { <p class="error" role="alert">{server_error_text(&e)}</p> })}
-            <dl class="counters" aria-live="polite">
+            // `data-idle`: no fetch in flight and every invalidation answered, so no trailing
+            // fetch can follow (tests wait on it before counting).
+            <dl class="counters" aria-live="polite" data-idle=move || counts.get().2.to_string()>
                 <div>
                     <dt>"Invalidations received"</dt>
                     <dd data-counter="invalidations">{move || counts.get().0}</dd>

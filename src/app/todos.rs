@@ -145,7 +145,8 @@ pub fn TodosPage() -> impl IntoView {
                         Ok(list) => {
                             let open = list.iter().filter(|t| !t.done).count();
                             view! {
-                                <ul class="todo-list">
+                                // `aria-busy` while the list refetches (tests wait on it).
+                                <ul class="todo-list" aria-busy=move || todos.is_fetching().to_string()>
                                     // Keyed by what a row shows: a refetch that changes one
                                     // todo re-renders that row only, the others keep their DOM
                                     // and listeners.

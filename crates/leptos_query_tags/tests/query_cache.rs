@@ -1,6 +1,6 @@
 //! The query cache without a browser: a manual clock, fake fetchers that answer when the test
-#![allow(clippy::type_complexity)] // fake servers in tests
 //! says so, and components as reactive owners.
+#![allow(clippy::type_complexity)] // fake servers in tests
 
 #[path = "support/settle.rs"]
 mod settle;
@@ -112,7 +112,27 @@ fn data(owner: &Owner, result: QueryResult<String, String>) -> Option<String> {
     owner.with(|| result.data())
 }
 
-#[tokio::test]
+/// `settle()` is what makes the negative asserts below sound: it returns only when no task can
+/// run. A chain of 10,000 tasks, each spawning the next after a yield, is more than a fixed
+/// pause covers on a slow machine; here it always completes.
+#[tokio::test(start_paused = true)]
+async fn settle_returns_only_when_every_task_has_run() {
+    fn step(left: usize, done: Arc<std::sync::atomic::AtomicUsize>) {
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if left > 0 {
+                step(left - 1, done);
+            }
+        });
+    }
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    step(10_000, done.clone());
+    settle().await;
+    assert_eq!(done.load(std::sync::atomic::Ordering::SeqCst), 10_001);
+}
+
+#[tokio::test(start_paused = true)]
 async fn n_components_with_one_key_make_one_request() {
     let (owner, client, _) = app();
     let server = Server::default();
@@ -148,7 +168,7 @@ async fn n_components_with_one_key_make_one_request() {
     assert_eq!((a, b), (Ok("three".into()), Ok("three".into())));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_invalidation_during_a_fetch_wins_over_its_result_with_one_trailing_fetch() {
     let (owner, client, _) = app();
     let server = Server::default();
@@ -197,7 +217,7 @@ async fn an_invalidation_during_a_fetch_wins_over_its_result_with_one_trailing_f
     assert_eq!((seen.invalidations, seen.fetches), (6, 3));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_reader_waiting_on_a_fetch_older_than_an_invalidation_gets_data_from_after_it() {
     let (owner, client, _) = app();
     let server = Server::default();
@@ -221,7 +241,7 @@ async fn a_reader_waiting_on_a_fetch_older_than_an_invalidation_gets_data_from_a
     assert_eq!(reader.await.unwrap(), Ok("after".into()));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_inactive_entry_fetched_across_an_invalidation_stays_stale() {
     let (owner, client, _) = app();
     let server = Server::default();
@@ -249,7 +269,7 @@ async fn an_inactive_entry_fetched_across_an_invalidation_stays_stale() {
     assert_eq!(data(&child, todo).as_deref(), Some("after"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn invalidations_in_one_tick_coalesce_into_one_refetch_per_query() {
     let (owner, client, _) = app();
     let (query, counts) = instant("todo");
@@ -279,7 +299,7 @@ async fn invalidations_in_one_tick_coalesce_into_one_refetch_per_query() {
     assert_eq!(data(&mounted[1].0, mounted[1].1).as_deref(), Some("2#2"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unused_entries_are_marked_stale_and_refetch_on_their_next_mount() {
     let (owner, client, clock) = app();
     let (query, counts) = instant("todo");
@@ -299,7 +319,7 @@ async fn unused_entries_are_marked_stale_and_refetch_on_their_next_mount() {
     assert_eq!(data(&child, todo).as_deref(), Some("1#2"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn gc_removes_unused_entries_after_gc_time() {
     let (owner, client, clock) = app();
     let (query, _) = instant("todo");
@@ -323,7 +343,7 @@ async fn gc_removes_unused_entries_after_gc_time() {
     assert!(client.is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn fresh_data_is_served_without_a_fetch_until_stale_time() {
     let (owner, client, clock) = app();
     let (query, counts) = instant("todo");
@@ -348,7 +368,7 @@ async fn fresh_data_is_served_without_a_fetch_until_stale_time() {
     assert_eq!(data(&child, todo).as_deref(), Some("1#2"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn failed_fetches_retry_with_exponential_backoff() {
     let (owner, client, clock) = app();
     let server = Server::default();
@@ -392,7 +412,7 @@ async fn failed_fetches_retry_with_exponential_backoff() {
     assert_eq!(server.count(), 5);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_disabled_query_fetches_nothing_until_enabled() {
     let (owner, _client, _) = app();
     let (query, counts) = instant("todo");
@@ -407,7 +427,7 @@ async fn a_disabled_query_fetches_nothing_until_enabled() {
     assert_eq!(owner.with(|| todo.data()).as_deref(), Some("4#1"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn placeholder_data_shows_while_a_new_key_loads_only_when_asked() {
     let (owner, client, _) = app();
     let server = Server::default();
@@ -452,7 +472,7 @@ async fn placeholder_data_shows_while_a_new_key_loads_only_when_asked() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 #[allow(deprecated)]
 async fn keep_previous_data_is_the_deprecated_name_of_the_keep_previous_placeholder() {
     let (owner, _client, _) = app();
@@ -468,7 +488,7 @@ async fn keep_previous_data_is_the_deprecated_name_of_the_keep_previous_placehol
     assert_eq!(owner.with(|| result.data()).as_deref(), Some("page 1"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn select_derives_a_view_that_changes_only_when_the_view_does() {
     let (owner, client, _) = app();
     let server = Server::default();
@@ -498,7 +518,7 @@ async fn select_derives_a_view_that_changes_only_when_the_view_does() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn tags_derived_from_the_result_route_invalidations() {
     let (owner, client, _) = app();
     let counts = Arc::new(Mutex::new(0));
@@ -526,7 +546,7 @@ async fn tags_derived_from_the_result_route_invalidations() {
     assert_eq!(client.invalidate(&[app_tags::todos::by_id(9).into()]), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn set_get_invalidate_by_key_and_cancel() {
     let (owner, client, _) = app();
     let server = Server::default();
@@ -578,7 +598,7 @@ async fn set_get_invalidate_by_key_and_cancel() {
     assert_eq!(data(&child, todo).as_deref(), Some("written"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn focus_and_reconnect_refetch_stale_queries_in_use() {
     let (owner, client, clock) = app();
     let (eager, eager_counts) = instant("eager");
@@ -607,7 +627,7 @@ async fn focus_and_reconnect_refetch_stale_queries_in_use() {
     assert_eq!((total(&eager_counts), total(&calm_counts)), (3, 1));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn tagged_queries_stay_fresh_while_the_stream_is_open_and_follow_stale_time_otherwise() {
     let (owner, client, clock) = app();
     let (live, live_counts) = instant("live");
@@ -681,7 +701,7 @@ async fn tagged_queries_stay_fresh_while_the_stream_is_open_and_follow_stale_tim
     assert!(client.query_status(&timed, &1).unwrap().is_stale);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn optimistic_mutations_roll_back_on_error_and_stay_on_success() {
     let (owner, client, _) = app();
     let list = Query::new("list", |(): ()| async {
@@ -746,7 +766,7 @@ async fn optimistic_mutations_roll_back_on_error_and_stay_on_success() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_successful_optimistic_write_is_kept_and_then_confirmed_by_a_refetch() {
     let (owner, client, _) = app();
     let stored = Arc::new(Mutex::new(vec!["a".to_owned()]));
@@ -796,7 +816,7 @@ async fn a_successful_optimistic_write_is_kept_and_then_confirmed_by_a_refetch()
     assert_eq!(client.get_query_data(&list, &()), both);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn inspect_shows_each_entry_with_its_timers_and_remove_takes_only_unused_ones() {
     let (owner, client, clock) = app();
     let (query, _) = instant("todo");

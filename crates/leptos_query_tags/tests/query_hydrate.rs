@@ -3,12 +3,15 @@
 //! browser side must show the data without fetching, and its cache must know it, so another
 //! component reading the same key does not fetch either.
 
+#[path = "support/settle.rs"]
+mod settle;
 use hydration_context::{
     PinnedFuture, PinnedStream, SerializedDataId, SharedContext, SsrSharedContext,
 };
 use leptos::error::{Error, ErrorId};
 use leptos::prelude::*;
 use leptos_query_tags::prelude::*;
+use settle::settle;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -97,14 +100,7 @@ fn todos(fetches: &Arc<AtomicUsize>, side: &'static str) -> Query<(), Vec<String
     })
 }
 
-async fn settle() {
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
-    tokio::time::sleep(Duration::from_millis(20)).await;
-}
-
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn hydration_shows_the_server_data_without_a_second_fetch() {
     let _ = any_spawner::Executor::init_tokio();
     let server_fetches = Arc::new(AtomicUsize::new(0));

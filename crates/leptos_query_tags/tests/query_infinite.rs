@@ -88,7 +88,7 @@ fn pages(owner: &Owner, result: Items) -> Vec<Vec<u32>> {
     })
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn pages_load_in_order_one_request_at_a_time_until_there_is_no_next_page() {
     let (owner, _client) = app();
     let server = Server::with(1..=5);
@@ -125,7 +125,7 @@ async fn pages_load_in_order_one_request_at_a_time_until_there_is_no_next_page()
     assert_eq!(server.cursors(), vec![0, 2, 4]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_invalidation_refetches_the_loaded_pages_in_order_from_the_first() {
     let (owner, client) = app();
     let server = Server::with(1..=6);
@@ -151,7 +151,7 @@ async fn an_invalidation_refetches_the_loaded_pages_in_order_from_the_first() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_tag_from_any_loaded_page_refetches_them_and_an_unloaded_one_does_not() {
     let (owner, client) = app();
     let server = Server::with(1..=6);
@@ -173,7 +173,7 @@ async fn a_tag_from_any_loaded_page_refetches_them_and_an_unloaded_one_does_not(
     assert_eq!(pages(&component, items), vec![vec![1, 2], vec![3, 4]]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_invalidation_with_a_next_page_request_refetches_the_pages_then_adds_the_next() {
     let (owner, client) = app();
     let server = Server::with(1..=6);
@@ -193,7 +193,7 @@ async fn an_invalidation_with_a_next_page_request_refetches_the_pages_then_adds_
     assert_eq!(server.cursors(), vec![0, 0, 2]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn components_share_the_pages() {
     let (owner, _client) = app();
     let server = Server::with(1..=6);

@@ -72,7 +72,7 @@ fn answer(gate: &Gate, reply: Result<u32, ServerFnError>) {
     sender.send(reply).unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn callbacks_run_in_order_and_the_status_follows_each_run() {
     let (owner, _client) = app();
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -102,7 +102,7 @@ async fn callbacks_run_in_order_and_the_status_follows_each_run() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn mutate_async_resolves_with_the_result_after_the_callbacks() {
     let (owner, _client) = app();
     let log = Arc::new(Mutex::new(Vec::new()));

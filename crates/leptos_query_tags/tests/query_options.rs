@@ -46,7 +46,7 @@ fn fetches(count: &AtomicUsize) -> usize {
     count.load(Ordering::SeqCst)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn client_defaults_apply_to_every_query_and_a_query_overrides_them() {
     let (owner, client, clock) = app(QueryOptions::new().stale_time(Duration::from_secs(60)));
     let (by_default, default_fetches) = counted("by-default");
@@ -91,7 +91,7 @@ fn Probe(query: Query<u32, u32, String>, seen: Arc<AtomicUsize>) -> impl IntoVie
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_provider_takes_defaults() {
     let _ = any_spawner::Executor::init_tokio();
     let owner = Owner::new();
@@ -109,7 +109,7 @@ async fn the_provider_takes_defaults() {
     assert_eq!(seen.load(Ordering::SeqCst), 7);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_refetch_interval_refetches_while_visible_pauses_while_hidden_and_stops_on_unmount() {
     let (owner, client, clock) = app(QueryOptions::new());
     let (ticking, ticks) = counted("ticking");
@@ -157,7 +157,7 @@ async fn a_refetch_interval_refetches_while_visible_pauses_while_hidden_and_stop
 #[derive(Clone)]
 struct RequestMarker(u32);
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_fetch_keeps_the_context_of_the_component_that_started_it_across_awaits() {
     let (owner, _client, _clock) = app(QueryOptions::new());
     provide_context(RequestMarker(7));

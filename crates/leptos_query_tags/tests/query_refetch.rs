@@ -1,11 +1,13 @@
 //! The provider's path without a browser: what an `invalidate` or `reset` event does to the
 //! queries of a page (the browser runtime calls exactly these methods).
 
+#[path = "support/settle.rs"]
+mod settle;
 use leptos::prelude::*;
 use leptos_query_tags::prelude::*;
+use settle::settle;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 tag_tree! {
     mod app_tags {
@@ -27,13 +29,6 @@ fn counting(name: &str, counter: &Arc<AtomicUsize>) -> Query<i64, usize> {
     })
 }
 
-async fn settle() {
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
-    tokio::time::sleep(Duration::from_millis(20)).await;
-}
-
 /// A reactive owner on the tokio executor with both clients in its context, as the provider
 /// sets them up.
 fn with_clients() -> (Owner, QueryTagsClient) {
@@ -47,7 +42,7 @@ fn with_clients() -> (Owner, QueryTagsClient) {
     (owner, client)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn events_refetch_exactly_the_matching_queries() {
     let (owner, client) = with_clients();
     let counters: [Arc<AtomicUsize>; 3] = Default::default();
@@ -97,7 +92,7 @@ async fn events_refetch_exactly_the_matching_queries() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_unmounted_query_is_not_refetched_until_used_again() {
     let (owner, client) = with_clients();
     let fetches = Arc::new(AtomicUsize::new(0));

@@ -1044,3 +1044,7 @@ async fn retrying(fetch: FetchFn, retries: u32, clock: Arc<dyn Clock>) -> Result
         }
     }
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
