@@ -14,7 +14,7 @@ use leptos::prelude::*;
 ///   observers, time to stale and to garbage collection, the data as JSON) with *Refetch* and
 ///   *Remove*, and a field to invalidate a tag pattern typed as `todos.by_id.3` or as JSON.
 ///
-/// Place it inside the [`QueryTagsProvider`](crate::query::QueryTagsProvider):
+/// Place it inside the [`QueryTagsProvider`](crate::client::QueryTagsProvider):
 ///
 /// ```
 /// use leptos::prelude::*;
@@ -51,7 +51,7 @@ pub fn QueryTagsDevtools(
 #[cfg(any(debug_assertions, feature = "devtools-always"))]
 mod panel {
     use crate::cache::EntryInspection;
-    use crate::query::{use_query_tags, ConnectionState, QueryTagsClient};
+    use crate::client::{use_query_tags, ConnectionState, QueryTagsClient};
     use crate::tags::{DecodeLimits, TagPattern};
     use leptos::prelude::*;
     use std::time::Duration;

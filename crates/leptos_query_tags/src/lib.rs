@@ -7,8 +7,8 @@
 //! | [`tags`] | everywhere | [`Tag`](tags::Tag), [`TagPattern`](tags::TagPattern), [`tag_tree!`], the [`TagIndex`](tags::TagIndex) |
 //! | [`protocol`] | everywhere | wire types: event names, ids, payloads |
 //! | [`cache`] | everywhere | the query cache: dedup, freshness, invalidation by tag, gc |
-//! | [`query`] | everywhere | [`use_query`](query::use_query), [`use_mutation`](query::use_mutation), [`QueryClient`](query::QueryClient), [`QueryTagsProvider`](query::QueryTagsProvider) |
-//! | `client` | browser (`hydrate`, `csr`) | the event stream, shared by a browser's tabs: leadership, reconnect, resume, dispatch |
+//! | [`query`] | everywhere | [`use_query`](query::use_query), [`use_mutation`](query::use_mutation), [`QueryClient`](query::QueryClient) |
+//! | [`client`] | everywhere; the runtime in the browser (`hydrate`, `csr`) | [`QueryTagsProvider`](client::QueryTagsProvider), the event stream shared by a browser's tabs: leadership, reconnect, resume, dispatch |
 //! | [`devtools`] | browser, debug builds (`devtools`) | `<QueryTagsDevtools/>`: connection, events, cache |
 //! | `server` | server (`ssr`) | the hub: SSE endpoint, replay, `invalidate_tags` |
 //!
@@ -33,11 +33,12 @@
 #![warn(unreachable_pub)]
 
 pub mod cache;
+pub mod client;
 pub mod protocol;
 pub mod query;
 pub mod tags;
 
-mod client;
+mod platform;
 
 #[cfg(feature = "devtools")]
 #[cfg_attr(docsrs, doc(cfg(feature = "devtools")))]
@@ -57,10 +58,10 @@ pub mod guide {
 
 /// The names most applications need.
 pub mod prelude {
+    pub use crate::client::{use_query_tags, ConnectionState, QueryTagsClient, QueryTagsProvider};
     pub use crate::query::{
-        use_mutation, use_query, use_query_client, use_query_tags, use_query_when, ConnectionState,
-        Mutation, MutationOptions, MutationStatus, Query, QueryClient, QueryOptions, QueryResult,
-        QueryTagsClient, QueryTagsProvider,
+        use_mutation, use_query, use_query_client, use_query_when, Mutation, MutationOptions,
+        MutationStatus, Query, QueryClient, QueryOptions, QueryResult,
     };
     #[cfg(feature = "ssr")]
     pub use crate::server::{invalidate_tags, Hub};

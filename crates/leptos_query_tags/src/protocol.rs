@@ -43,6 +43,85 @@ pub mod event {
     pub const RESET: &str = "reset";
 }
 
+/// How the hub writes its stream: Server-Sent Events frames (`text/event-stream`). What a
+/// client in any language reads; the hub's endpoint and its replay use exactly these.
+///
+/// ```
+/// use leptos_query_tags::protocol::{sse, Cursor, ResetReason};
+/// use std::time::Duration;
+///
+/// let id = Cursor { epoch: 3, seq: 4 };
+/// assert_eq!(
+///     sse::frame("invalidate", Some(id), r#"{"tags":[]}"#, Some(Duration::from_secs(2))),
+///     "retry: 2000\nid: 3-4\nevent: invalidate\ndata: {\"tags\":[]}\n\n"
+/// );
+/// assert_eq!(
+///     sse::reset(ResetReason::Lagged, id),
+///     "id: 3-4\nevent: reset\ndata: {\"reason\":\"lagged\",\"cursor\":\"3-4\"}\n\n"
+/// );
+/// ```
+pub mod sse {
+    use super::{event, Cursor, Reset, ResetReason};
+    use std::fmt::Write;
+    use std::time::Duration;
+
+    /// A comment line the hub sends on idle streams, so that proxies and the browser keep them.
+    pub const HEARTBEAT: &str = ": heartbeat\n\n";
+
+    /// One frame. `data` must not contain a newline (compact JSON never does); `retry` tells
+    /// the browser how long to wait before reconnecting on its own.
+    pub fn frame(event: &str, id: Option<Cursor>, data: &str, retry: Option<Duration>) -> String {
+        debug_assert!(!data.contains('\n'));
+        let mut out = String::with_capacity(data.len() + 64);
+        if let Some(retry) = retry {
+            let _ = writeln!(out, "retry: {}", retry.as_millis());
+        }
+        if let Some(id) = id {
+            let _ = writeln!(out, "id: {id}");
+        }
+        out.push_str("event: ");
+        out.push_str(event);
+        out.push_str("\ndata: ");
+        out.push_str(data);
+        out.push_str("\n\n");
+        out
+    }
+
+    /// A value of the protocol as the `data` of a frame: compact JSON.
+    pub fn json<T: serde::Serialize>(value: &T) -> String {
+        serde_json::to_string(value)
+            .unwrap_or_else(|_| unreachable!("protocol types always serialize"))
+    }
+
+    /// A [`Reset`](super::Reset) frame. It carries the id the stream continues from, so that
+    /// the browser's `Last-Event-ID` moves past what the client is about to refetch anyway.
+    pub fn reset(reason: ResetReason, cursor: Cursor) -> String {
+        frame(
+            event::RESET,
+            Some(cursor),
+            &json(&Reset { reason, cursor }),
+            None,
+        )
+    }
+}
+
+/// What a server-rendered page tells its browser runtime, so that it starts right: the cursor
+/// to resume the event stream from (the hub's position when the page request arrived: nothing
+/// published while the page renders and loads is missed) and the [`identity`] of the user it
+/// is rendered for (so that the browser's tabs share a stream only with tabs of the same user,
+/// from the first moment).
+///
+/// The hub's layer (`Hub::mount`) puts it in the extensions of each page request; the
+/// provider reads it from the request during the render (or from the Leptos context, where an
+/// application provides it itself), and the page carries it to the browser.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenderStart {
+    /// Where the browser's stream resumes.
+    pub cursor: Option<Cursor>,
+    /// Whose page it is.
+    pub identity: Option<String>,
+}
+
 /// The id of an event, `<epoch>-<seq>` on the wire.
 ///
 /// The epoch names one run of the hub's event log (a process start for the in-memory backend);

@@ -24,42 +24,13 @@ pub trait Clock: Send + Sync + 'static {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
-#[cfg(any(feature = "hydrate", feature = "csr"))]
 impl Clock for SystemClock {
     fn now(&self) -> Duration {
-        Duration::from_secs_f64(js_sys::Date::now() / 1000.0)
+        crate::platform::now()
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        let millis = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX);
-        // gloo's timer future is not `Send`; in the single-threaded browser that is harmless.
-        let (done, waited) = oneshot::channel::<()>();
-        leptos::task::spawn_local(async move {
-            gloo_timers::future::TimeoutFuture::new(millis).await;
-            let _ = done.send(());
-        });
-        waited.map(|_| ()).boxed()
-    }
-}
-
-#[cfg(not(any(feature = "hydrate", feature = "csr")))]
-impl Clock for SystemClock {
-    fn now(&self) -> Duration {
-        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-        ORIGIN.get_or_init(std::time::Instant::now).elapsed()
-    }
-
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        #[cfg(feature = "ssr")]
-        {
-            tokio::time::sleep(duration).boxed()
-        }
-        // Without a runtime feature there is no timer to wait on: retries go at once.
-        #[cfg(not(feature = "ssr"))]
-        {
-            let _ = duration;
-            futures::future::ready(()).boxed()
-        }
+        crate::platform::sleep(duration)
     }
 }
 

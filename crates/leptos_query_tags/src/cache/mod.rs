@@ -21,4 +21,4 @@ mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use store::{retry_delay, CacheOptions, EntryInspection, QueryCache, QueryKey, QueryStatus};
-pub(crate) use store::{FetchSpec, Listener, Notice, Outcome, ResultTagsFn, Value};
+pub(crate) use store::{FetchSpec, JsonFn, Listener, Notice, Outcome, ResultTagsFn, Value};

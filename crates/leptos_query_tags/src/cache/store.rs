@@ -118,11 +118,7 @@ impl Default for CacheOptions {
         CacheOptions {
             stale_time: Duration::ZERO,
             gc_time: Duration::from_secs(5 * 60),
-            retry: if cfg!(any(feature = "hydrate", feature = "csr")) {
-                3
-            } else {
-                0
-            },
+            retry: crate::platform::DEFAULT_RETRY,
             refetch_on_window_focus: true,
             refetch_on_reconnect: true,
             fresh_while_live: true,

@@ -5,11 +5,12 @@
 //! of one [`Tab`] call, and nothing the [`Port`] does calls back synchronously (the one that
 //! would, switching identity, is deferred to a task).
 
+use super::live::QueryTagsClient;
 use super::received::Received;
 use super::tab::{Port, Probe, Role, Tab, Timer};
 use super::wire::{Sse, TabMessage};
 use crate::protocol::Cursor;
-use crate::query::{QueryClient, QueryTagsClient};
+use crate::query::QueryClient;
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Object, Promise, Reflect};
 use std::cell::RefCell;

@@ -18,10 +18,10 @@
 //! status and JSON reason: a refusal is [`ConnectionState::Failed`], anything else
 //! [`ConnectionState::Reconnecting`].
 
+use super::live::{ConnectionState, EventOrigin, EventRecord, QueryTagsClient};
 use super::received::{Received, Verdict};
 use super::wire::{Incoming, LeaderStatus, RawEvent, Sse, TabMessage, Wire};
 use crate::protocol::{Cursor, ErrorBody, CURSOR_PARAM, EVENTS_PATH};
-use crate::query::{ConnectionState, EventOrigin, EventRecord, QueryTagsClient};
 
 /// First backoff ceiling, doubled per failed attempt up to [`MAX_BACKOFF_MS`].
 pub(crate) const BASE_BACKOFF_MS: u64 = 1_000;

@@ -1,11 +1,12 @@
 //! The tab runtime without a browser: a fake port records what a tab asks for, a bus carries
 //! the messages between tabs, and a manual clock stands for time. No test sleeps.
 
+use super::live::{ConnectionState, EventOrigin, QueryTagsClient};
 use super::received::Received;
 use super::tab::*;
 use super::wire::{Sse, TabMessage};
 use crate::protocol::Cursor;
-use crate::query::{ConnectionState, EventOrigin, Query, QueryClient, QueryTagsClient};
+use crate::query::{Query, QueryClient};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;

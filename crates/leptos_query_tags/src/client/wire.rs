@@ -1,7 +1,7 @@
 //! Events as the runtime handles them, and the messages tabs send each other.
 
+use super::live::ConnectionState;
 use crate::protocol::{event, Cursor, Hello, Invalidation, Reset};
-use crate::query::ConnectionState;
 use crate::tags::TagPattern;
 
 /// One event of the hub's stream, parsed.

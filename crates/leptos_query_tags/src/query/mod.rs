@@ -12,10 +12,12 @@
 //! | [`InfiniteQuery`] / [`use_infinite_query`] | pages loaded one after another, refetched in order |
 //! | [`use_mutation`] / [`MutationOptions`] | a change, optimistic update, pending state |
 //! | [`QueryClient`] | the cache: prefetch, get / set data, invalidate, cancel |
-//! | [`QueryTagsProvider`] | provides both clients and the live event stream |
+//!
+//! The provider that keeps these queries live ([`QueryTagsProvider`](crate::client::QueryTagsProvider))
+//! and the browser runtime behind it are in [`client`](crate::client); this module knows
+//! neither the browser runtime nor the server.
 
 mod infinite;
-mod live;
 mod maybe_send;
 mod mutation;
 mod options;
@@ -23,10 +25,6 @@ mod query_client;
 mod use_query;
 
 pub use infinite::{use_infinite_query, InfiniteQuery, InfiniteQueryResult, Pages};
-pub use live::{
-    use_query_tags, ConnectionInfo, ConnectionState, EventOrigin, EventRecord, QueryTagsClient,
-    QueryTagsProvider, EVENT_LOG_CAPACITY,
-};
 pub use maybe_send::MaybeSend;
 pub use mutation::{
     mutation_on, use_mutation, Mutation, MutationCancelled, MutationOptions, MutationStatus,

@@ -495,18 +495,30 @@ where
     T: Clone + Serialize + Send + Sync + 'static,
     E: Clone + Send + Sync + 'static,
 {
-    #[allow(unused_mut)]
     let mut spec = query.spec(key, client.defaults());
-    #[cfg(all(
-        feature = "devtools",
-        any(debug_assertions, feature = "devtools-always")
-    ))]
-    {
-        spec.to_json = Some(Arc::new(|value: &Value| {
-            value
-                .downcast_ref::<T>()
-                .and_then(|value| serde_json::to_string_pretty(value).ok())
-        }));
-    }
+    spec.to_json = data_as_json::<T>();
     spec
+}
+
+/// Shows a cached `T` as JSON in the devtools panel.
+#[cfg(all(
+    feature = "devtools",
+    any(debug_assertions, feature = "devtools-always")
+))]
+fn data_as_json<T: Serialize + 'static>() -> Option<crate::cache::JsonFn> {
+    Some(Arc::new(|value: &Value| {
+        value
+            .downcast_ref::<T>()
+            .and_then(|value| serde_json::to_string_pretty(value).ok())
+    }))
+}
+
+/// Without the devtools panel, the data is never shown as JSON (and the code is not compiled).
+#[cfg(not(all(
+    feature = "devtools",
+    any(debug_assertions, feature = "devtools-always")
+)))]
+#[allow(clippy::extra_unused_type_parameters)] // the signature of the devtools version
+fn data_as_json<T>() -> Option<crate::cache::JsonFn> {
+    None
 }

@@ -49,13 +49,8 @@ fn group_by_scope(batches: Batches) -> Batches {
 /// turns every answer into a redirect).
 const SERVER_FN_ERROR_HEADER: &str = "serverfnerror";
 
-/// The identity ([`crate::protocol::identity`]) of the user a page is rendered for, put in the
-/// extensions of page requests so that the render can embed it: the browser's tabs then share
-/// their event stream with tabs of the same identity only, from the first moment.
-#[derive(Clone, Debug)]
-pub(crate) struct RenderIdentity(pub(crate) String);
-
-/// Page loads (`GET` asking for HTML) get their identity; other requests need none.
+/// Page loads (`GET` asking for HTML) get a [`RenderStart`](crate::protocol::RenderStart); other
+/// requests need none.
 fn is_page_request(request: &Request) -> bool {
     request.method() == http::Method::GET
         && request
@@ -70,7 +65,15 @@ async fn publish_after_ok(State(hub): State<Hub>, mut request: Request, next: Ne
         let (parts, body) = request.into_parts();
         let identity = crate::protocol::identity(&hub.allowed_scopes(&parts).await);
         request = Request::from_parts(parts, body);
-        request.extensions_mut().insert(RenderIdentity(identity));
+        // What the page embeds for its browser runtime: the hub's position now (before the
+        // render reads anything, so the browser replays whatever is published meanwhile) and
+        // the user's identity.
+        request
+            .extensions_mut()
+            .insert(crate::protocol::RenderStart {
+                cursor: Some(hub.cursor()),
+                identity: Some(identity),
+            });
     }
     let scope = RequestInvalidations {
         hub: hub.clone(),
@@ -229,14 +232,4 @@ where
     }
     let hub = leptos::prelude::use_context::<Hub>().ok_or(InvalidateError::NoHub)?;
     hub.invalidate_tags_in(scope, tags).map(|_| ())
-}
-
-/// The identity of the page request being rendered (SSR), if the hub's middleware saw it.
-pub(crate) fn render_identity() -> Option<String> {
-    leptos::prelude::use_context::<http::request::Parts>().and_then(|parts| {
-        parts
-            .extensions
-            .get::<RenderIdentity>()
-            .map(|i| i.0.clone())
-    })
 }

@@ -2,8 +2,7 @@
 
 use super::error::{HubError, InvalidateError};
 use super::fanout::{Fanout, Subscriber};
-use super::sse::frame;
-use crate::protocol::{event, Cursor, Invalidation, ResetReason, Scope, DEFAULT_BASE_PATH};
+use crate::protocol::{event, sse, Cursor, Invalidation, ResetReason, Scope, DEFAULT_BASE_PATH};
 use crate::tags::{DecodeLimits, TagPattern};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -727,7 +726,7 @@ impl Hub {
         let frame = Arc::new(Frame {
             id,
             scope,
-            bytes: frame(event::INVALIDATE, Some(id), data, None),
+            bytes: Bytes::from(sse::frame(event::INVALIDATE, Some(id), data, None)),
         });
         if log.ring.len() == self.inner.config.replay_capacity {
             log.ring.pop_front();
@@ -878,7 +877,7 @@ impl Hub {
             sub.backlog = wanted
                 .into_iter()
                 .filter(|e| scopes.contains(&e.scope))
-                .map(|e| frame(event::INVALIDATE, Some(e.id), &e.data, None))
+                .map(|e| Bytes::from(sse::frame(event::INVALIDATE, Some(e.id), &e.data, None)))
                 .collect();
             sub.start = from;
             sub.reset = None;

@@ -45,7 +45,6 @@ pub use crate::protocol::Scope;
 #[cfg(feature = "server-cache")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server-cache")))]
 pub use cache::{cached, ServerCache, ServerCacheBuilder, ServerCacheStats};
-pub(crate) use context::render_identity;
 pub use context::{current_hub, invalidate_tags, invalidate_tags_in};
 pub use error::{HubError, InvalidateError};
 pub use hub::{Hub, HubBuilder, HubStats, ResetCounts};

@@ -4,7 +4,7 @@ use super::error::HubError;
 use super::fanout::{Next, Subscriber};
 use super::hub::{ConnectionPermit, Hub};
 use crate::protocol::{
-    event, identity, Cursor, Hello, Reset, ResetReason, Scope, CURSOR_PARAM, EVENTS_PATH,
+    event, identity, sse, Cursor, Hello, ResetReason, Scope, CURSOR_PARAM, EVENTS_PATH,
     PROTOCOL_VERSION, SCOPE_PARAM,
 };
 use axum::extract::{ConnectInfo, Request, State};
@@ -19,29 +19,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Formats one SSE frame. `data` must not contain a newline (compact JSON never does).
-pub(crate) fn frame(event: &str, id: Option<Cursor>, data: &str, retry: Option<Duration>) -> Bytes {
-    debug_assert!(!data.contains('\n'));
-    let mut out = String::with_capacity(data.len() + 64);
-    if let Some(retry) = retry {
-        out.push_str(&format!("retry: {}\n", retry.as_millis()));
-    }
-    if let Some(id) = id {
-        out.push_str(&format!("id: {id}\n"));
-    }
-    out.push_str("event: ");
-    out.push_str(event);
-    out.push_str("\ndata: ");
-    out.push_str(data);
-    out.push_str("\n\n");
-    Bytes::from(out)
+/// One SSE frame ([`sse::frame`]) as the bytes a stream sends.
+fn frame(event: &str, id: Option<Cursor>, data: &str, retry: Option<Duration>) -> Bytes {
+    Bytes::from(sse::frame(event, id, data, retry))
 }
-
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| unreachable!("protocol types always serialize"))
-}
-
-const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
 pub(crate) fn routes<S>(hub: &Hub) -> Router<S>
 where
@@ -188,7 +169,12 @@ async fn events(State(hub): State<Hub>, request: Request) -> Result<Response, Hu
         heartbeat_ms: hub.heartbeat().as_millis() as u64,
         identity: Some(identity),
     };
-    pending.push_back(frame(event::HELLO, None, &json(&hello), Some(hub.retry())));
+    pending.push_back(frame(
+        event::HELLO,
+        None,
+        &sse::json(&hello),
+        Some(hub.retry()),
+    ));
     if let Some(reason) = sub.reset {
         hub.count_reset(reason);
         pending.push_back(reset_frame(reason, sub.start));
@@ -240,15 +226,8 @@ fn body(start: Body) -> axum::body::Body {
     }))
 }
 
-/// A reset frame carries the id the stream continues from, so that the browser's
-/// `Last-Event-ID` moves past what the client is about to refetch anyway.
 fn reset_frame(reason: ResetReason, cursor: Cursor) -> Bytes {
-    frame(
-        event::RESET,
-        Some(cursor),
-        &json(&Reset { reason, cursor }),
-        None,
-    )
+    Bytes::from(sse::reset(reason, cursor))
 }
 
 /// Set by the lean listener (`Serve::lean_streams`) on a stream request it reads from the
@@ -333,7 +312,7 @@ impl Connection {
     fn on_next(&mut self, next: Next) -> Option<Bytes> {
         match next {
             Next::Frame(frame) => Some(frame),
-            Next::Heartbeat => Some(Bytes::from_static(HEARTBEAT)),
+            Next::Heartbeat => Some(Bytes::from_static(sse::HEARTBEAT.as_bytes())),
             Next::Closed | Next::Empty => None,
             Next::Reset => {
                 // Counted by the hub when it reset every stream.

@@ -1,9 +1,8 @@
 //! The provider that keeps queries live: one event stream per page, fed into the
 //! [`QueryClient`] through its tag index.
 
-use super::query_client::QueryClient;
-use super::QueryOptions;
-use crate::protocol::{Cursor, DEFAULT_BASE_PATH};
+use crate::protocol::{Cursor, RenderStart, DEFAULT_BASE_PATH};
+use crate::query::{QueryClient, QueryOptions};
 use crate::tags::TagPattern;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -289,13 +288,8 @@ impl QueryTagsClient {
     /// shows the log renders after them.
     #[cfg_attr(not(any(feature = "hydrate", feature = "csr", test)), allow(dead_code))]
     pub(crate) fn record_event(&self, record: EventRecord) {
-        #[cfg(any(feature = "hydrate", feature = "csr"))]
-        {
-            let client = self.clone();
-            gloo_timers::callback::Timeout::new(0, move || client.push_record(record)).forget();
-        }
-        #[cfg(not(any(feature = "hydrate", feature = "csr")))]
-        self.push_record(record);
+        let client = self.clone();
+        crate::platform::later(move || client.push_record(record));
     }
 
     fn push_record(&self, record: EventRecord) {
@@ -317,30 +311,18 @@ pub fn use_query_tags() -> Option<QueryTagsClient> {
     use_context::<QueryTagsClient>()
 }
 
-/// The cursor a server-rendered page embeds, so that its client replays every event published
-/// after the render began: nothing is missed between render and connect.
-fn render_cursor() -> Option<Cursor> {
-    #[cfg(feature = "ssr")]
-    {
-        crate::server::current_hub().map(|hub| hub.cursor())
-    }
-    #[cfg(not(feature = "ssr"))]
-    {
-        None
-    }
-}
-
-/// The identity of the user the page is rendered for (see [`crate::protocol::identity`]), so
-/// that the browser's tabs share a stream only with tabs of the same user from the start.
-fn render_identity() -> Option<String> {
-    #[cfg(feature = "ssr")]
-    {
-        crate::server::render_identity()
-    }
-    #[cfg(not(feature = "ssr"))]
-    {
-        None
-    }
+/// What the page being rendered tells the browser runtime ([`RenderStart`]): from the Leptos
+/// context if the application provides it, else from the request, where the hub's layer put
+/// it. Empty outside a server render (the browser reads the value the page carries instead).
+fn render_start() -> RenderStart {
+    use_context::<RenderStart>()
+        .or_else(|| {
+            use_context::<http::request::Parts>()?
+                .extensions
+                .get::<RenderStart>()
+                .cloned()
+        })
+        .unwrap_or_default()
 }
 
 /// Provides a [`QueryClient`] and a [`QueryTagsClient`] to its children and, in the browser
@@ -389,14 +371,11 @@ pub fn QueryTagsProvider(
     );
     provide_context(client.clone());
     // Serialized into the page during SSR and read back, not recomputed, when hydrating.
-    let cursor = SharedValue::new(render_cursor).into_inner();
-    let identity = SharedValue::new(render_identity).into_inner();
-    #[cfg(any(feature = "hydrate", feature = "csr"))]
+    let start = SharedValue::new(render_start).into_inner();
+    // Effects run in the browser only.
     Effect::new(move |_| {
-        crate::client::connect(client.clone(), cursor, identity.clone());
-        crate::client::watch_window(client.queries().clone());
+        super::runtime::connect(client.clone(), start.cursor, start.identity.clone());
+        super::runtime::watch_window(client.queries().clone());
     });
-    #[cfg(not(any(feature = "hydrate", feature = "csr")))]
-    let _ = (client, cursor, identity);
     children()
 }

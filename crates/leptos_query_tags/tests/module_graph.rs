@@ -1,0 +1,173 @@
+//! The crate's shape, checked: which module may use which (docs/architecture.md, "Module
+//! map"). Reads `src/` and follows `crate::<module>` paths (and `super::<file>` inside
+//! `server/`), skipping comments and test files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+type Graph = BTreeMap<String, BTreeSet<String>>;
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `crate::x::y` → `x`, and `prefix` + `x` for `super::x` / `crate::server::x` when asked.
+fn targets(line: &str, prefix: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find(prefix) {
+        rest = &rest[at + prefix.len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            found.push(name);
+        }
+    }
+    found
+}
+
+/// Edges between top-level modules, and between the files of `server/`.
+fn graphs() -> (Graph, Graph) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let (mut top, mut server) = (Graph::new(), Graph::new());
+    for file in files {
+        let relative = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        if relative.ends_with("tests.rs") {
+            continue; // test modules may use anything
+        }
+        let module = relative
+            .split('/')
+            .next()
+            .unwrap()
+            .trim_end_matches(".rs")
+            .to_owned();
+        let server_file = relative.strip_prefix("server/").map(|f| {
+            f.split('/')
+                .next()
+                .unwrap()
+                .trim_end_matches(".rs")
+                .to_owned()
+        });
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Stop at the file's test module: tests may reach across.
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for line in code.lines().map(str::trim).filter(|l| !l.starts_with("//")) {
+            for target in targets(line, "crate::") {
+                if target != module {
+                    top.entry(module.clone()).or_default().insert(target);
+                }
+            }
+            if let Some(from) = &server_file {
+                let mut inside = targets(line, "crate::server::");
+                if from != "mod" {
+                    inside.extend(targets(line, "super::"));
+                }
+                for target in inside {
+                    if &target != from && target != "super" {
+                        server.entry(from.clone()).or_default().insert(target);
+                    }
+                }
+            }
+        }
+    }
+    (top, server)
+}
+
+/// Every cycle's edges (a pair of modules reaching each other, directly or not).
+fn cyclic_pairs(graph: &Graph) -> BTreeSet<(String, String)> {
+    let reaches = |from: &str, to: &str| {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from.to_owned()];
+        while let Some(node) = stack.pop() {
+            if node == to {
+                return true;
+            }
+            if seen.insert(node.clone()) {
+                stack.extend(graph.get(&node).into_iter().flatten().cloned());
+            }
+        }
+        false
+    };
+    let mut pairs = BTreeSet::new();
+    for (from, tos) in graph {
+        for to in tos {
+            if reaches(to, from) {
+                pairs.insert((from.clone(), to.clone()));
+            }
+        }
+    }
+    pairs
+}
+
+#[test]
+fn the_query_layer_knows_neither_the_browser_runtime_nor_the_server() {
+    let (top, _) = graphs();
+    let query = top.get("query").cloned().unwrap_or_default();
+    assert!(!query.contains("client"), "query uses client: {query:?}");
+    assert!(!query.contains("server"), "query uses server: {query:?}");
+    let cache = top.get("cache").cloned().unwrap_or_default();
+    assert!(
+        cache
+            .iter()
+            .all(|m| ["tags", "platform"].contains(&m.as_str())),
+        "the cache engine depends on tags and the platform only: {cache:?}"
+    );
+    let platform = top.get("platform").cloned().unwrap_or_default();
+    assert!(platform.is_empty(), "platform is a leaf: {platform:?}");
+}
+
+#[test]
+fn the_modules_of_the_crate_form_no_cycle() {
+    let (top, _) = graphs();
+    // The crate root re-exports everything; it is not a module of the graph.
+    let mut modules = top.clone();
+    modules.remove("lib");
+    assert_eq!(cyclic_pairs(&modules), BTreeSet::new(), "{modules:#?}");
+}
+
+#[test]
+fn the_files_of_the_server_form_no_cycle_but_the_redis_driver() {
+    let (_, server) = graphs();
+    // The Redis driver runs on the hub it belongs to (it ingests events, marks the hub
+    // connected) and the hub holds it: the one cycle left, until the backend is a trait the
+    // hub defines.
+    let known: BTreeSet<(String, String)> = [("hub", "redis_backend"), ("redis_backend", "hub")]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect();
+    let cycles = cyclic_pairs(&server);
+    assert!(cycles.is_subset(&known), "{cycles:?} in {server:#?}");
+    assert!(
+        !server.get("hub").is_some_and(|uses| uses.contains("sse")),
+        "the hub encodes frames with protocol::sse, not the endpoint's module"
+    );
+}
+
+#[test]
+fn the_checker_sees_a_cycle() {
+    let mut graph = Graph::new();
+    graph.entry("a".into()).or_default().insert("b".into());
+    graph.entry("b".into()).or_default().insert("c".into());
+    assert!(cyclic_pairs(&graph).is_empty());
+    graph.entry("c".into()).or_default().insert("a".into());
+    assert_eq!(cyclic_pairs(&graph).len(), 3);
+    assert_eq!(
+        targets("use crate::query::{A, B}; crate::tags::Tag", "crate::"),
+        ["query", "tags"]
+    );
+}
