@@ -2,6 +2,7 @@
 
 use super::tags::app_tags;
 use leptos::prelude::*;
+use leptos::tachys::view::keyed::keyed;
 use leptos_query_tags::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -149,12 +150,16 @@ pub fn TodosPage() -> impl IntoView {
                                 <ul class="todo-list" aria-busy=move || todos.is_fetching().to_string()>
                                     // Keyed by what a row shows: a refetch that changes one
                                     // todo re-renders that row only, the others keep their DOM
-                                    // and listeners.
-                                    <For
-                                        each=move || list.clone()
-                                        key=|todo| (todo.id, todo.done, todo.title.clone())
-                                        children=move |todo| view! { <TodoRow todo toggle delete /> }
-                                    />
+                                    // and listeners. `keyed`, not `<For>`: the Suspend rebuilds
+                                    // this view on every refetch, and a `<For>` (a reactive
+                                    // closure) would be replaced whole, creating every row again.
+                                    {keyed(
+                                        list,
+                                        |todo| (todo.id, todo.done, todo.title.clone()),
+                                        // A row holds no reactive state of its own: no owner
+                                        // per row (as `<For>` makes) is needed.
+                                        move |_, todo| (drop::<usize>, view! { <TodoRow todo toggle delete /> }),
+                                    )}
                                 </ul>
                                 <p class="muted count">{format!("{open} open")}</p>
                             }

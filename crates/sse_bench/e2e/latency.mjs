@@ -95,6 +95,7 @@ const { values: opts } = parseArgs({
     tabs: { type: 'string', default: '0' },
     mutations: { type: 'string', default: '20' },
     leader: { type: 'string', default: 'a' },
+    profile: { type: 'boolean', default: false },
   },
 });
 const N = positive('n', opts.n);
@@ -450,8 +451,32 @@ async function discover(system, writer, readers) {
   };
 }
 
+/** Starts V8's CPU profiler in `page` (sampling every 100 us); `stop()` returns the profile. */
+async function startProfile(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+  await cdp.send('Profiler.start');
+  return { stop: async () => (await cdp.send('Profiler.stop')).profile };
+}
+
+/** Self time by function (ms per change), the 25 largest, idle left out. */
+function printProfile(name, profile, changes) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  profile.samples.forEach((id, i) => {
+    const frame = byId.get(id).callFrame;
+    const key = `${frame.functionName || '(anonymous)'} ${frame.url ? frame.url.split('/').pop() : ''}`.trim();
+    self.set(key, (self.get(key) || 0) + (profile.timeDeltas[i] || 0) / 1000);
+  });
+  const rows = [...self.entries()].filter(([k]) => k !== '(idle)').sort((x, y) => y[1] - x[1]);
+  const busy = rows.reduce((sum, [, ms]) => sum + ms, 0);
+  console.log(`\nCPU profile of ${name}: ${(busy / changes).toFixed(2)} ms busy per change; self time per change:`);
+  for (const [key, ms] of rows.slice(0, 25)) console.log(`  ${(ms / changes).toFixed(3).padStart(8)} ms  ${key.slice(0, 110)}`);
+}
+
 async function newBrowser() {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', ...(process.env.CHROMIUM_EXTRA_ARGS || '').split(' ').filter(Boolean)] });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -483,6 +508,9 @@ async function measureLatency(system, server) {
     console.log(`  event streams: ${await streamHolders([a, b])}`);
     for (let i = 1; i < WARMUP; i++) await change(system, a, [b]);
 
+    // --profile: a CPU profile of both tabs over the measured changes (V8's sampling profiler;
+    // wasm functions show by name where the build keeps them).
+    const profilers = opts.profile ? await Promise.all([a, b].map((t) => startProfile(context, t.page))) : [];
     const samples = [];
     for (let i = 0; i < N; i++) {
       await a.clearTimings();
@@ -503,6 +531,7 @@ async function measureLatency(system, server) {
       });
       if ((i + 1) % 50 === 0) console.log(`  ${i + 1}/${N}`);
     }
+    for (const [i, profiler] of profilers.entries()) printProfile(`tab ${i ? 'B' : 'A'}`, await profiler.stop(), N);
     return samples;
   } finally {
     await browser.close();
