@@ -1,5 +1,6 @@
 // One event stream per browser profile and user, shared by its tabs: a leader tab (Web Locks)
-// holds the EventSource and relays events to the others over a BroadcastChannel.
+// holds the EventSource and relays events to the others over a BroadcastChannel (from a worker,
+// so a busy leader does not hold them back).
 import { test, expect } from '@playwright/test';
 import { url, watchErrors, openTodos, row, addTodo, unique, streamsOpen, eventIds, publish, signIn } from '../support/app.mjs';
 
@@ -109,4 +110,34 @@ test('two users on one machine never receive each other\'s relayed events', asyn
   for (const page of adaTabs) expect(await eventIds(page)).not.toContain(other);
   await ada.close();
   await bob.close();
+});
+
+test('a busy leader does not hold back the other tabs: its stream relays from a worker', async ({ browser }) => {
+  const context = await browser.newContext();
+  const pages = await openTabs(context, 2);
+  const [leader] = await leaders(pages);
+  expect(leader).toBeTruthy();
+  const follower = pages.find((p) => p !== leader);
+  const writer = await (await browser.newContext()).newPage();
+  await openTodos(writer);
+  const errors = [...pages, writer].map(watchErrors);
+
+  // The leader's page thread is blocked for 4 s (a long render, say) while another browser
+  // makes a change: the follower shows it long before the leader's thread is free again.
+  const blocked = leader.evaluate(() => {
+    const end = Date.now() + 4_000;
+    while (Date.now() < end) { /* busy */ }
+    return Date.now();
+  });
+  const title = unique('Busy leader');
+  const start = Date.now();
+  await addTodo(writer, title);
+  await expect(row(follower, title)).toBeVisible({ timeout: 2_500 });
+  const followerSaw = Date.now();
+  const freed = await blocked;
+  expect(followerSaw).toBeLessThan(freed);
+  console.log(`follower showed the change after ${followerSaw - start} ms; the leader was blocked until ${freed - start} ms`);
+  await expect(row(leader, title)).toBeVisible();
+  await context.close();
+  expect(errors.flat()).toEqual([]);
 });

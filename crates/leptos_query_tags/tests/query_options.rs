@@ -179,3 +179,32 @@ async fn a_fetch_keeps_the_context_of_the_component_that_started_it_across_await
         "its own context, not the thread's"
     );
 }
+
+/// The bug a server render hit (the demo's My notes answered "Sign in first" about once in 50
+/// renders): a fetch is shared by every component using its key, and the component that
+/// started it may be disposed of (a re-render) before the fetch runs. The fetch reads its
+/// context from the client's owner, not from that component's.
+#[tokio::test(start_paused = true)]
+async fn a_shared_fetch_keeps_the_request_context_when_the_component_that_started_it_is_gone() {
+    let (owner, _client, _clock) = app(QueryOptions::new());
+    provide_context(RequestMarker(7));
+    let query = Query::new("shared", |_: u32| async move {
+        Ok::<_, String>(use_context::<RequestMarker>().map_or(0, |m| m.0))
+    });
+    // The first component starts the fetch and is re-rendered away before the fetch runs.
+    let first = owner.child();
+    first.with(|| {
+        use_query(&query, || 1);
+    });
+    first.cleanup();
+    drop(first);
+    // Its replacement joins the fetch in flight.
+    let second = owner.child();
+    let result = second.with(|| use_query(&query, || 1));
+    settle().await;
+    assert_eq!(
+        second.with(|| result.data()),
+        Some(7),
+        "the request's context, though the starting component is gone"
+    );
+}

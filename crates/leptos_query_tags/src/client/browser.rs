@@ -7,17 +7,17 @@
 
 use super::live::QueryTagsClient;
 use super::received::Received;
-use super::tab::{Port, Probe, Role, Tab, Timer};
+use super::tab::{Port, Probe, Relay, Role, Tab, Timer};
 use super::wire::{Sse, TabMessage};
 use crate::protocol::Cursor;
 use crate::query::QueryClient;
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Object, Promise, Reflect};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{AbortController, BroadcastChannel, EventSource, MessageEvent};
+use web_sys::{AbortController, BroadcastChannel, EventSource, MessageEvent, Worker};
 
 /// Opens the stream (or joins the tab that holds it) for as long as the calling owner lives.
 pub(crate) fn connect(client: QueryTagsClient, cursor: Option<Cursor>, identity: Option<String>) {
@@ -158,6 +158,7 @@ impl Runtime {
             probe: None,
             channel: None,
             lock: None,
+            no_worker: Rc::default(),
         };
         if let Some(name) = &shared {
             port.join(name);
@@ -212,6 +213,18 @@ struct LockState {
     abort: AbortController,
     /// Resolving it releases the held lock.
     release: Option<Function>,
+}
+
+/// `url` against the page's address: a worker made from a `blob:` URL resolves relative URLs
+/// against that instead.
+fn absolute(url: &str) -> String {
+    let base = leptos::prelude::window()
+        .location()
+        .href()
+        .unwrap_or_default();
+    web_sys::Url::new_with_base(url, &base)
+        .map(|u| u.href())
+        .unwrap_or_else(|_| url.to_owned())
 }
 
 /// Whether the tab that made a request (in showing `shown` of the page) is still there.
@@ -336,10 +349,64 @@ fn with_port(runtime: &Shared, action: impl FnOnce(&mut BrowserPort)) {
 
 type Listener = Closure<dyn FnMut(MessageEvent)>;
 
-/// The open `EventSource` and the closures listening to it.
-struct Source {
-    source: EventSource,
-    _listeners: Vec<Listener>,
+/// The open stream and the closures listening to it: an `EventSource` on the page's thread, or
+/// one in a worker that also relays (a leader's, see [`Relay`]).
+enum Source {
+    Direct {
+        source: EventSource,
+        _listeners: Vec<Listener>,
+    },
+    Worker {
+        worker: Worker,
+        _listener: Listener,
+        _on_error: Closure<dyn FnMut(web_sys::Event)>,
+    },
+}
+
+impl Source {
+    fn close(&self) {
+        match self {
+            Source::Direct { source, .. } => source.close(),
+            // Ends the worker and its `EventSource` with it.
+            Source::Worker { worker, .. } => worker.terminate(),
+        }
+    }
+}
+
+/// The stream worker: it opens the `EventSource` it is sent, forwards every event to the page
+/// as `[name, data, id]`, and, while the stream's `hello` carries the expected identity, posts
+/// each `invalidate` and `reset` to the tabs' channel itself, as the leader's tab would
+/// (`TabMessage::Event`: `["event", from, name, id, data]`). Followers keep the first copy of
+/// an event; the page's own relay of it comes second.
+const STREAM_WORKER: &str = r#"onmessage = (m) => {
+  const c = JSON.parse(m.data);
+  const channel = c.channel ? new BroadcastChannel(c.channel) : null;
+  const source = new EventSource(c.url);
+  let relay = false;
+  for (const name of ['open', 'error', 'hello', 'invalidate', 'reset']) {
+    source.addEventListener(name, (e) => {
+      if (name === 'hello') {
+        try { relay = channel !== null && JSON.parse(e.data).identity === c.identity; } catch { relay = false; }
+      } else if (name === 'error') {
+        relay = false;
+      } else if (relay && name !== 'open') {
+        channel.postMessage(JSON.stringify(['event', c.from, name, e.lastEventId, e.data]));
+      }
+      postMessage(JSON.stringify([name, typeof e.data === 'string' ? e.data : '', e.lastEventId || '']));
+    });
+  }
+};"#;
+
+thread_local! {
+    /// The worker's script as a `blob:` URL, made once per page. `None` where it cannot be made.
+    static WORKER_URL: Option<String> = {
+        let parts = js_sys::Array::of1(&JsValue::from_str(STREAM_WORKER));
+        let options = web_sys::BlobPropertyBag::new();
+        options.set_type("text/javascript");
+        web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
+            .and_then(|blob| web_sys::Url::create_object_url_with_blob(&blob))
+            .ok()
+    };
 }
 
 /// What [`Tab`] asks of the browser.
@@ -354,6 +421,9 @@ struct BrowserPort {
     probe: Option<AbortController>,
     channel: Option<(BroadcastChannel, Listener)>,
     lock: Option<LockState>,
+    /// A stream worker failed to start (a Content-Security-Policy without `worker-src blob:`,
+    /// say): streams open on the page's thread from then on.
+    no_worker: Rc<Cell<bool>>,
 }
 
 impl BrowserPort {
@@ -376,6 +446,74 @@ impl BrowserPort {
         });
         channel.set_onmessage(Some(listener.as_ref().unchecked_ref()));
         self.channel = Some((channel, listener));
+    }
+
+    /// Opens a leader's stream in a worker that relays it; `None` where there is no channel
+    /// to relay to or no worker can run (the caller opens the stream on this thread).
+    fn open_in_worker(&mut self, generation: u32, url: &str, relay: Relay) -> Option<Source> {
+        if self.no_worker.get() {
+            return None;
+        }
+        let channel = self.channel.as_ref()?.0.name();
+        let script = WORKER_URL.with(Clone::clone)?;
+        let Ok(worker) = Worker::new(&script) else {
+            self.no_worker.set(true);
+            return None;
+        };
+        let weak = self.runtime.clone();
+        let listener = Listener::new(move |event: MessageEvent| {
+            let Some(runtime) = weak.upgrade() else {
+                return;
+            };
+            let Some(text) = event.data().as_string() else {
+                return;
+            };
+            let Ok(fields) = serde_json::from_str::<Vec<String>>(&text) else {
+                return;
+            };
+            let [name, data, id] = fields.as_slice() else {
+                return;
+            };
+            match name.as_str() {
+                "open" => with_tab(&runtime, |tab| tab.stream_opened(generation)),
+                "error" => with_tab(&runtime, |tab| tab.stream_error(generation)),
+                _ => with_tab(&runtime, |tab| {
+                    tab.stream_event(
+                        generation,
+                        Sse {
+                            name,
+                            data,
+                            last_event_id: id,
+                        },
+                    )
+                }),
+            }
+        });
+        // The script did not load or run: report a failure, and open on this thread next time.
+        let weak = self.runtime.clone();
+        let broken = self.no_worker.clone();
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            broken.set(true);
+            if let Some(runtime) = weak.upgrade() {
+                with_tab(&runtime, |tab| tab.stream_error(generation));
+            }
+        });
+        worker.set_onmessage(Some(listener.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        let config = serde_json::json!({
+            "url": absolute(url),
+            "channel": channel,
+            "from": relay.from.to_string(),
+            "identity": relay.identity,
+        });
+        worker
+            .post_message(&JsValue::from_str(&config.to_string()))
+            .ok()?;
+        Some(Source::Worker {
+            worker,
+            _listener: listener,
+            _on_error: on_error,
+        })
     }
 
     /// Leaves the channel and the lock (the tab is going away or moving).
@@ -405,8 +543,14 @@ impl Port for BrowserPort {
         js_sys::Math::random()
     }
 
-    fn open_stream(&mut self, generation: u32, url: &str) {
+    fn open_stream(&mut self, generation: u32, url: &str, relay: Option<Relay>) {
         self.close_stream();
+        if let Some(relay) = relay {
+            if let Some(source) = self.open_in_worker(generation, url, relay) {
+                self.source = Some(source);
+                return;
+            }
+        }
         let source = match EventSource::new(url) {
             Ok(source) => source,
             Err(error) => {
@@ -461,7 +605,7 @@ impl Port for BrowserPort {
         ] {
             on(name, &mut listeners);
         }
-        self.source = Some(Source {
+        self.source = Some(Source::Direct {
             source,
             _listeners: listeners,
         });
@@ -469,7 +613,7 @@ impl Port for BrowserPort {
 
     fn close_stream(&mut self) {
         if let Some(open) = self.source.take() {
-            open.source.close();
+            open.close();
             self.retired = Some(open);
         }
     }

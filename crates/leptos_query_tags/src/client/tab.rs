@@ -37,6 +37,20 @@ pub(crate) const PING_AFTER_MS: u64 = 2_000;
 /// A follower that has not heard the leader for this long (pings unanswered) steals the lock.
 pub(crate) const STEAL_AFTER_MS: u64 = 5_000;
 
+/// How a leader's stream is relayed before this tab's thread sees it. The browser port opens a
+/// leader's stream in a worker, which posts each event to the other tabs itself (the same
+/// message the tab would post, from `from`): a leader busy rendering does not delay the other
+/// tabs. The tab still relays what it handles; followers keep the first copy (by event id).
+/// Only while the stream says hello with `identity`: a stream of another user (the session
+/// changed) is never relayed to this user's tabs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Relay {
+    /// The leader's tab id, as its own messages carry it.
+    pub(crate) from: u64,
+    /// The identity the channel belongs to.
+    pub(crate) identity: String,
+}
+
 /// The timers a tab sets; setting one replaces the previous timer of its kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Timer {
@@ -62,7 +76,9 @@ pub(crate) trait Port {
     /// A uniform random number in `[0, 1)`.
     fn random(&mut self) -> f64;
     /// Opens an `EventSource` on `url`; its events come back tagged with `generation`.
-    fn open_stream(&mut self, generation: u32, url: &str);
+    /// `relay`: given to a leader, whose port relays the stream's events to the other tabs as
+    /// they arrive (see [`Relay`]).
+    fn open_stream(&mut self, generation: u32, url: &str, relay: Option<Relay>);
     /// Closes the `EventSource`, if one is open.
     fn close_stream(&mut self);
     /// `GET url`, reading the status and (for an error) the body; answers with `generation`.
@@ -254,7 +270,14 @@ impl<P: Port> Tab<P> {
             self.set_state(ConnectionState::Connecting);
         }
         let url = self.url();
-        self.port.open_stream(self.generation, &url);
+        let relay = match (&self.role, &self.identity) {
+            (Role::Leader, Some(identity)) => Some(Relay {
+                from: self.id,
+                identity: identity.clone(),
+            }),
+            _ => None,
+        };
+        self.port.open_stream(self.generation, &url, relay);
     }
 
     fn close(&mut self) {

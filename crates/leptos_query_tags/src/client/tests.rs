@@ -31,6 +31,7 @@ struct Fake {
     now: Rc<Cell<u64>>,
     random: f64,
     opened: Vec<(u32, String)>,
+    relays: Vec<Option<Relay>>,
     closed: usize,
     probes: Vec<(u32, String)>,
     timers: HashMap<Timer, u64>,
@@ -46,8 +47,9 @@ impl Port for Fake {
     fn random(&mut self) -> f64 {
         self.random
     }
-    fn open_stream(&mut self, generation: u32, url: &str) {
+    fn open_stream(&mut self, generation: u32, url: &str, relay: Option<Relay>) {
         self.opened.push((generation, url.to_owned()));
+        self.relays.push(relay);
     }
     fn close_stream(&mut self) {
         self.closed += 1;
@@ -683,4 +685,25 @@ fn an_event_this_tab_s_own_write_already_refetched_for_skips_those_queries_only(
     invalidate(&mut tab, generation, c(6), "todos");
     assert!(queries.cache().status(&todos).unwrap().is_invalidated);
     assert_eq!(client.event_log()[1].matched.len(), 1);
+}
+
+#[test]
+fn only_a_leader_opens_its_stream_with_a_relay_for_its_own_identity() {
+    let world = World::new();
+    let (mut leader, _) = world.tab(1, Role::Leader, None);
+    assert_eq!(
+        leader.port().relays,
+        vec![Some(Relay {
+            from: 1,
+            identity: "ada".into()
+        })]
+    );
+    let (mut solo, _) = world.tab(2, Role::Solo, None);
+    assert_eq!(
+        solo.port().relays,
+        vec![None],
+        "a solo tab has no one to relay to"
+    );
+    let (mut follower, _) = world.tab(3, Role::Follower, None);
+    assert!(follower.port().opened.is_empty() && follower.port().relays.is_empty());
 }

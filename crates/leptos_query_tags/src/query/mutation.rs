@@ -188,7 +188,7 @@ impl Optimistic {
         self.client.cache().set_data(
             &cache_key,
             written.clone(),
-            &query.spec(key, self.client.defaults()),
+            &self.client.spec_of(query, key),
         );
         self.journal
             .lock()

@@ -11,6 +11,7 @@ use crate::tags::{Tag, TagPattern};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use leptos::prelude::*;
+use leptos::reactive::computed::ScopedFuture;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::fmt;
@@ -345,6 +346,13 @@ pub struct QueryClient {
     cache: QueryCache,
     own: Arc<Mutex<OwnEvents>>,
     defaults: QueryOptions,
+    /// Fetches run under this owner (a child of the one the client was made under: the
+    /// provider's): a fetch is shared by every component using its key and outlives the one
+    /// that started it, so it must not read its context from that component's owner, which a
+    /// re-render may dispose of before the fetch runs (a server function would then miss the
+    /// request and answer "not signed in"). `None` for a client made outside a reactive owner:
+    /// fetches then run under the starting component's owner.
+    owner: Option<Owner>,
 }
 
 /// Finds the ids of the events that the responses received since a moment became (the browser
@@ -395,6 +403,7 @@ impl QueryClient {
             cache: QueryCache::new(Arc::new(clock)),
             own: Arc::default(),
             defaults: QueryOptions::new(),
+            owner: Owner::current().map(|owner| owner.child()),
         }
     }
 
@@ -408,6 +417,30 @@ impl QueryClient {
     /// The defaults of this client's queries.
     pub fn defaults(&self) -> QueryOptions {
         self.defaults
+    }
+
+    /// How this client fetches `query` at `key`: with its defaults, and each attempt under the
+    /// client's owner (see the `owner` field), untracked.
+    pub(crate) fn spec_of<K, T, E>(&self, query: &Query<K, T, E>, key: &K) -> FetchSpec
+    where
+        K: Serialize + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Clone + Send + Sync + 'static,
+    {
+        let mut spec = query.spec(key, self.defaults);
+        if let Some(owner) = self.owner.clone() {
+            let fetch = spec.fetch.clone();
+            spec.fetch = Arc::new(move || {
+                let attempt = owner.with(|| fetch());
+                ScopedFuture {
+                    owner: owner.clone(),
+                    observer: None,
+                    fut: attempt,
+                }
+                .boxed()
+            });
+        }
+        spec
     }
 
     /// The settings `query` runs with in this client: its own, then the client's defaults,
@@ -494,7 +527,7 @@ impl QueryClient {
         T: Clone + Send + Sync + 'static,
         E: Clone + Send + Sync + 'static,
     {
-        let spec = query.spec(&key, self.defaults);
+        let spec = self.spec_of(query, &key);
         let key = query.key(&key);
         loop {
             if let Some(result) = typed(self.cache.read(&key, &spec).await) {
@@ -533,11 +566,8 @@ impl QueryClient {
         T: Clone + Send + Sync + 'static,
         E: Clone + Send + Sync + 'static,
     {
-        self.cache.set_data(
-            &query.key(key),
-            Arc::new(data),
-            &query.spec(key, self.defaults),
-        );
+        self.cache
+            .set_data(&query.key(key), Arc::new(data), &self.spec_of(query, key));
     }
 
     /// Changes a query's cached data in place; returns false (and does nothing) if none is

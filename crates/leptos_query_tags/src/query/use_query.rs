@@ -495,7 +495,7 @@ where
     T: Clone + Serialize + Send + Sync + 'static,
     E: Clone + Send + Sync + 'static,
 {
-    let mut spec = query.spec(key, client.defaults());
+    let mut spec = client.spec_of(query, key);
     spec.to_json = data_as_json::<T>();
     spec
 }
