@@ -379,18 +379,18 @@ impl Source {
 /// (`TabMessage::Event`: `["event", from, name, id, data]`). Followers keep the first copy of
 /// an event; the page's own relay of it comes second.
 const STREAM_WORKER: &str = r#"onmessage = (m) => {
-  const c = JSON.parse(m.data);
-  const channel = c.channel ? new BroadcastChannel(c.channel) : null;
-  const source = new EventSource(c.url);
+  const [url, channelName, from, identity] = JSON.parse(m.data);
+  const channel = channelName ? new BroadcastChannel(channelName) : null;
+  const source = new EventSource(url);
   let relay = false;
   for (const name of ['open', 'error', 'hello', 'invalidate', 'reset']) {
     source.addEventListener(name, (e) => {
       if (name === 'hello') {
-        try { relay = channel !== null && JSON.parse(e.data).identity === c.identity; } catch { relay = false; }
+        try { relay = channel !== null && JSON.parse(e.data).identity === identity; } catch { relay = false; }
       } else if (name === 'error') {
         relay = false;
       } else if (relay && name !== 'open') {
-        channel.postMessage(JSON.stringify(['event', c.from, name, e.lastEventId, e.data]));
+        channel.postMessage(JSON.stringify(['event', from, name, e.lastEventId, e.data]));
       }
       postMessage(JSON.stringify([name, typeof e.data === 'string' ? e.data : '', e.lastEventId || '']));
     });
@@ -500,15 +500,15 @@ impl BrowserPort {
         });
         worker.set_onmessage(Some(listener.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        let config = serde_json::json!({
-            "url": absolute(url),
-            "channel": channel,
-            "from": relay.from.to_string(),
-            "identity": relay.identity,
-        });
-        worker
-            .post_message(&JsValue::from_str(&config.to_string()))
-            .ok()?;
+        // `[url, channel, from, identity]`: strings, read with the decoder the tabs' messages use.
+        let config = [
+            absolute(url),
+            channel,
+            relay.from.to_string(),
+            relay.identity,
+        ];
+        let config = serde_json::to_string(&config).ok()?;
+        worker.post_message(&JsValue::from_str(&config)).ok()?;
         Some(Source::Worker {
             worker,
             _listener: listener,
