@@ -118,7 +118,8 @@ test('a busy leader does not hold back the other tabs: its stream relays from a 
   const [leader] = await leaders(pages);
   expect(leader).toBeTruthy();
   const follower = pages.find((p) => p !== leader);
-  const writer = await (await browser.newContext()).newPage();
+  const writerContext = await browser.newContext();
+  const writer = await writerContext.newPage();
   await openTodos(writer);
   const errors = [...pages, writer].map(watchErrors);
 
@@ -139,5 +140,6 @@ test('a busy leader does not hold back the other tabs: its stream relays from a 
   console.log(`follower showed the change after ${followerSaw - start} ms; the leader was blocked until ${freed - start} ms`);
   await expect(row(leader, title)).toBeVisible();
   await context.close();
+  await writerContext.close();
   expect(errors.flat()).toEqual([]);
 });

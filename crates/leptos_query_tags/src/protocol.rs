@@ -93,7 +93,7 @@ pub mod sse {
             .unwrap_or_else(|_| unreachable!("protocol types always serialize"))
     }
 
-    /// A [`Reset`](super::Reset) frame. It carries the id the stream continues from, so that
+    /// A [`Reset`] frame. It carries the id the stream continues from, so that
     /// the browser's `Last-Event-ID` moves past what the client is about to refetch anyway.
     pub fn reset(reason: ResetReason, cursor: Cursor) -> String {
         frame(

@@ -18,18 +18,28 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `crate::x::y` → `x`, and `prefix` + `x` for `super::x` / `crate::server::x` when asked.
+/// `crate::x::y` → `x`, `crate::{x::A, y}` → `x`, `y` (`prefix` is `crate::`, `super::` or
+/// `crate::server::`).
 fn targets(line: &str, prefix: &str) -> Vec<String> {
+    let name = |text: &str| -> String {
+        text.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect()
+    };
     let mut found = Vec::new();
     let mut rest = line;
     while let Some(at) = rest.find(prefix) {
         rest = &rest[at + prefix.len()..];
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-            .collect();
-        if !name.is_empty() {
-            found.push(name);
+        if let Some(group) = rest.strip_prefix('{') {
+            // One level of braces: each item's first segment.
+            let inside = group.split('}').next().unwrap_or_default();
+            found.extend(inside.split(',').map(name).filter(|n| !n.is_empty()));
+        } else {
+            let first = name(rest);
+            if !first.is_empty() {
+                found.push(first);
+            }
         }
     }
     found
@@ -64,8 +74,9 @@ fn graphs() -> (Graph, Graph) {
                 .to_owned()
         });
         let text = std::fs::read_to_string(&file).unwrap();
-        // Stop at the file's test module: tests may reach across.
-        let code = text.split("#[cfg(test)]").next().unwrap();
+        // Stop at the file's test module (`#[cfg(test)]` then `mod`): tests may reach across.
+        // Other `#[cfg(test)]` items are read.
+        let code = text.split("#[cfg(test)]\nmod ").next().unwrap();
         for line in code.lines().map(str::trim).filter(|l| !l.starts_with("//")) {
             for target in targets(line, "crate::") {
                 if target != module {

@@ -158,7 +158,6 @@ impl Runtime {
             probe: None,
             channel: None,
             lock: None,
-            no_worker: Rc::default(),
         };
         if let Some(name) = &shared {
             port.join(name);
@@ -367,8 +366,13 @@ impl Source {
     fn close(&self) {
         match self {
             Source::Direct { source, .. } => source.close(),
-            // Ends the worker and its `EventSource` with it.
-            Source::Worker { worker, .. } => worker.terminate(),
+            // Ends the worker and its `EventSource` with it. Its handlers go first: a message it
+            // posted before it ended must not reach a tab that has moved on.
+            Source::Worker { worker, .. } => {
+                worker.set_onmessage(None);
+                worker.set_onerror(None);
+                worker.terminate();
+            }
         }
     }
 }
@@ -388,7 +392,9 @@ const STREAM_WORKER: &str = r#"onmessage = (m) => {
       if (name === 'hello') {
         try { relay = channel !== null && JSON.parse(e.data).identity === identity; } catch { relay = false; }
       } else if (name === 'error') {
+        // Reconnecting is the page's decision (backoff, cursor): no retry of our own.
         relay = false;
+        source.close();
       } else if (relay && name !== 'open') {
         channel.postMessage(JSON.stringify(['event', from, name, e.lastEventId, e.data]));
       }
@@ -398,6 +404,10 @@ const STREAM_WORKER: &str = r#"onmessage = (m) => {
 };"#;
 
 thread_local! {
+    /// A stream worker failed to start on this page (a Content-Security-Policy without
+    /// `worker-src blob:`, say): streams open on the page's thread from then on.
+    static NO_WORKER: Cell<bool> = const { Cell::new(false) };
+
     /// The worker's script as a `blob:` URL, made once per page. `None` where it cannot be made.
     static WORKER_URL: Option<String> = {
         let parts = js_sys::Array::of1(&JsValue::from_str(STREAM_WORKER));
@@ -421,9 +431,6 @@ struct BrowserPort {
     probe: Option<AbortController>,
     channel: Option<(BroadcastChannel, Listener)>,
     lock: Option<LockState>,
-    /// A stream worker failed to start (a Content-Security-Policy without `worker-src blob:`,
-    /// say): streams open on the page's thread from then on.
-    no_worker: Rc<Cell<bool>>,
 }
 
 impl BrowserPort {
@@ -451,13 +458,13 @@ impl BrowserPort {
     /// Opens a leader's stream in a worker that relays it; `None` where there is no channel
     /// to relay to or no worker can run (the caller opens the stream on this thread).
     fn open_in_worker(&mut self, generation: u32, url: &str, relay: Relay) -> Option<Source> {
-        if self.no_worker.get() {
+        if NO_WORKER.with(Cell::get) {
             return None;
         }
         let channel = self.channel.as_ref()?.0.name();
         let script = WORKER_URL.with(Clone::clone)?;
         let Ok(worker) = Worker::new(&script) else {
-            self.no_worker.set(true);
+            NO_WORKER.with(|no| no.set(true));
             return None;
         };
         let weak = self.runtime.clone();
@@ -491,9 +498,8 @@ impl BrowserPort {
         });
         // The script did not load or run: report a failure, and open on this thread next time.
         let weak = self.runtime.clone();
-        let broken = self.no_worker.clone();
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-            broken.set(true);
+            NO_WORKER.with(|no| no.set(true));
             if let Some(runtime) = weak.upgrade() {
                 with_tab(&runtime, |tab| tab.stream_error(generation));
             }
@@ -507,8 +513,15 @@ impl BrowserPort {
             relay.from.to_string(),
             relay.identity,
         ];
-        let config = serde_json::to_string(&config).ok()?;
-        worker.post_message(&JsValue::from_str(&config)).ok()?;
+        let sent = serde_json::to_string(&config)
+            .ok()
+            .and_then(|config| worker.post_message(&JsValue::from_str(&config)).ok());
+        if sent.is_none() {
+            worker.set_onmessage(None);
+            worker.set_onerror(None);
+            worker.terminate();
+            return None;
+        }
         Some(Source::Worker {
             worker,
             _listener: listener,

@@ -315,14 +315,21 @@ pub fn use_query_tags() -> Option<QueryTagsClient> {
 /// context if the application provides it, else from the request, where the hub's layer put
 /// it. Empty outside a server render (the browser reads the value the page carries instead).
 fn render_start() -> RenderStart {
-    use_context::<RenderStart>()
-        .or_else(|| {
-            use_context::<http::request::Parts>()?
-                .extensions
-                .get::<RenderStart>()
-                .cloned()
-        })
-        .unwrap_or_default()
+    let start = use_context::<RenderStart>().or_else(|| {
+        use_context::<http::request::Parts>()?
+            .extensions
+            .get::<RenderStart>()
+            .cloned()
+    });
+    let on_server = Owner::current_shared_context().is_some_and(|sc| !sc.is_browser());
+    if start.is_none() && on_server {
+        tracing::warn!(
+            "leptos_query_tags: this page is rendered without a RenderStart (is `Hub::mount` \
+             wrapping the page routes?): its browser starts its event stream from now, and \
+             may miss what was published while the page rendered"
+        );
+    }
+    start.unwrap_or_default()
 }
 
 /// Provides a [`QueryClient`] and a [`QueryTagsClient`] to its children and, in the browser

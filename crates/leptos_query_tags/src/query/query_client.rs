@@ -322,7 +322,7 @@ pub(crate) fn typed<T: Clone + 'static, E: Clone + 'static>(
 }
 
 /// The query cache of one app (one page load in the browser, one request on the server), in
-/// Leptos context. [`QueryTagsProvider`](super::QueryTagsProvider) provides one; cloning is
+/// Leptos context. [`QueryTagsProvider`](crate::client::QueryTagsProvider) provides one; cloning is
 /// cheap and clones share the cache.
 ///
 /// Use it outside components: prefetch, read and write cached data, invalidate.
@@ -680,7 +680,7 @@ impl QueryClient {
 }
 
 /// The [`QueryClient`] in context; without one, a new client is provided (with a warning:
-/// wrap the app in a [`QueryTagsProvider`](super::QueryTagsProvider)).
+/// wrap the app in a [`QueryTagsProvider`](crate::client::QueryTagsProvider)).
 pub fn use_query_client() -> QueryClient {
     use_context::<QueryClient>().unwrap_or_else(|| {
         leptos::logging::warn!(
