@@ -342,6 +342,20 @@ async fn fetch_status(url: &str, signal: &web_sys::AbortSignal) -> Probe {
     Probe::Answered { status, body }
 }
 
+/// A listener for the string messages of a channel or a worker, handled while the runtime
+/// lives; anything else is ignored.
+fn text_listener(
+    runtime: &Weak<RefCell<Runtime>>,
+    on: impl Fn(&Shared, String) + 'static,
+) -> Listener {
+    let weak = runtime.clone();
+    Listener::new(move |event: MessageEvent| {
+        if let (Some(runtime), Some(text)) = (weak.upgrade(), event.data().as_string()) {
+            on(&runtime, text);
+        }
+    })
+}
+
 fn with_port(runtime: &Shared, action: impl FnOnce(&mut BrowserPort)) {
     with_tab(runtime, |tab| action(tab.port()));
 }
@@ -438,17 +452,10 @@ impl BrowserPort {
         let Ok(channel) = BroadcastChannel::new(name) else {
             return;
         };
-        let weak = self.runtime.clone();
-        let listener = Listener::new(move |event: MessageEvent| {
-            let Some(runtime) = weak.upgrade() else {
-                return;
-            };
-            let Some(text) = event.data().as_string() else {
-                return;
-            };
+        let listener = text_listener(&self.runtime, |runtime, text| {
             // Another version of the library in another tab may speak differently: ignore it.
             if let Some(message) = TabMessage::decode(&text) {
-                with_tab(&runtime, |tab| tab.message(message));
+                with_tab(runtime, |tab| tab.message(message));
             }
         });
         channel.set_onmessage(Some(listener.as_ref().unchecked_ref()));
@@ -467,14 +474,7 @@ impl BrowserPort {
             NO_WORKER.with(|no| no.set(true));
             return None;
         };
-        let weak = self.runtime.clone();
-        let listener = Listener::new(move |event: MessageEvent| {
-            let Some(runtime) = weak.upgrade() else {
-                return;
-            };
-            let Some(text) = event.data().as_string() else {
-                return;
-            };
+        let listener = text_listener(&self.runtime, move |runtime, text| {
             let Ok(fields) = serde_json::from_str::<Vec<String>>(&text) else {
                 return;
             };
@@ -482,9 +482,9 @@ impl BrowserPort {
                 return;
             };
             match name.as_str() {
-                "open" => with_tab(&runtime, |tab| tab.stream_opened(generation)),
-                "error" => with_tab(&runtime, |tab| tab.stream_error(generation)),
-                _ => with_tab(&runtime, |tab| {
+                "open" => with_tab(runtime, |tab| tab.stream_opened(generation)),
+                "error" => with_tab(runtime, |tab| tab.stream_error(generation)),
+                _ => with_tab(runtime, |tab| {
                     tab.stream_event(
                         generation,
                         Sse {
