@@ -87,16 +87,32 @@ fn new_cache() -> (QueryCache, Arc<ManualClock>) {
     (QueryCache::new(clock.clone()), clock)
 }
 
-/// Runs every task that can run (the runtime's clock is paused: see tests/support/settle.rs).
-async fn settle() {
-    tokio::time::advance(Duration::ZERO).await;
-    tokio::time::sleep(Duration::from_millis(15)).await;
-}
+/// Runs every task that can run: the query tests' helper (the runtime's clock is paused).
+#[path = "../../tests/support/settle.rs"]
+#[allow(unreachable_pub)] // `pub` for the integration tests that share it
+mod settle;
+use settle::settle;
 
 /// A reader awaiting `key`, as `fetch_query` or a component's resource does.
 fn read(cache: &QueryCache, key: &QueryKey, spec: &FetchSpec) -> JoinHandle<String> {
     let (cache, key, spec) = (cache.clone(), key.clone(), spec.clone());
     tokio::spawn(async move { data_of(cache.read(&key, &spec).await) })
+}
+
+/// A reader of `key` whose fetch (the server's call number `call`) is answered `value`: what
+/// the reader got.
+async fn read_answered(
+    cache: &QueryCache,
+    server: &Server,
+    key: &QueryKey,
+    spec: &FetchSpec,
+    call: usize,
+    value: &str,
+) -> String {
+    let reader = read(cache, key, spec);
+    settle().await;
+    server.answer(call, Ok(value));
+    reader.await.unwrap()
 }
 
 /// A component observing `key`; returns the notices it receives.
@@ -144,10 +160,10 @@ async fn fresh_data_is_served_from_the_cache_until_its_stale_time() {
         ..CacheOptions::default()
     };
     let s = spec(&server, vec![], options);
-    let first = read(&cache, &k, &s);
-    settle().await;
-    server.answer(0, Ok("one"));
-    assert_eq!(first.await.unwrap(), "one");
+    assert_eq!(
+        read_answered(&cache, &server, &k, &s, 0, "one").await,
+        "one"
+    );
 
     clock.advance(Duration::from_secs(9));
     assert_eq!(data_of(cache.read(&k, &s).await), "one");
@@ -245,10 +261,7 @@ async fn a_burst_refetches_each_entry_in_use_once_and_marks_unused_ones_stale() 
         spec(&server, vec![tag(&["todos", "two"])], options),
     ];
     for (i, k) in [&list, &one, &unused].into_iter().enumerate() {
-        let reader = read(&cache, k, &specs[i]);
-        settle().await;
-        server.answer(i, Ok("v1"));
-        reader.await.unwrap();
+        read_answered(&cache, &server, k, &specs[i], i, "v1").await;
     }
     observe(&cache, &list, &specs[0]);
     observe(&cache, &one, &specs[1]);
@@ -324,10 +337,7 @@ async fn tags_derived_from_the_data_follow_the_data() {
             Segment::from(as_text(value)),
         ])]
     }));
-    let reader = read(&cache, &k, &s);
-    settle().await;
-    server.answer(0, Ok("ann"));
-    reader.await.unwrap();
+    read_answered(&cache, &server, &k, &s, 0, "ann").await;
     let owner = |name: &str| {
         TagPattern::from_segments([Segment::from("owner"), Segment::from(name.to_owned())])
     };
@@ -358,10 +368,7 @@ async fn unused_entries_are_collected_after_their_gc_time_and_leave_the_tag_inde
     };
     let s = spec(&server, vec![tag(&["todos"])], options);
     let (observer, _) = observe(&cache, &k, &s);
-    let reader = read(&cache, &k, &s);
-    settle().await;
-    server.answer(0, Ok("one"));
-    reader.await.unwrap();
+    read_answered(&cache, &server, &k, &s, 0, "one").await;
     assert!(!cache.remove(&k), "in use: not removable");
 
     cache.remove_observer(&k, observer);
