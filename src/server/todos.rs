@@ -9,8 +9,15 @@ fn db() -> Result<Db, ServerFnError> {
         .ok_or_else(|| ServerFnError::new("the database is not in the Leptos context"))
 }
 
-/// All todos, oldest first.
+/// All todos, oldest first. The server function is a `GET`: no HTTP cache may keep its
+/// answer (only the query cache, which invalidations reach, may).
 pub async fn list() -> Result<Vec<Todo>, ServerFnError> {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+    }
     db()?
         .run(|conn| {
             let mut stmt = conn.prepare_cached("SELECT id, title, done FROM todos ORDER BY id")?;

@@ -3,13 +3,14 @@
 //
 // Usage (from the repository root):
 //
-//   node crates/sse_bench/e2e/latency.mjs [--n 200] [--warmup 10] [--only leptos|react] [--leader a|b]
+//   node crates/sse_bench/e2e/latency.mjs [--n 200] [--warmup 10] [--block 20] [--only leptos|react]
+//                                          [--leader a|b] [--profile] [--trace FILE]
 //   node crates/sse_bench/e2e/latency.mjs --tabs 8 [--mutations 20] [--only leptos|react]
 //
 // Needs: the demo built by `cargo leptos build --release` (`target/release/query_tags_demo` and
 // `target/site`), Playwright installed in `end2end/` (`cd end2end && npm ci`), Debian's
 // `/usr/bin/chromium`, and the peer's packages (`cd crates/sse_bench/peer-react && npm ci`). The
-// peer's bundle is built (`npm run build`) if it is missing.
+// peer's bundle is built (`npm run build`) if it is missing or older than `client.jsx`.
 //
 // Latency mode (the default). One Chromium, one browser context (one profile, like a person with
 // two tabs), tabs A and B on the same page. Tab A adds a todo through the page's form; the
@@ -63,16 +64,20 @@
 //
 // The URLs of the mutation and of the list query are not hard-coded: the first warm-up change
 // finds them (A's first request after the click, and B's first request after it). The demo's
-// server functions are `POST /api/add_todo…` and `POST /api/list_todos…`; the peer's are
+// server functions are `POST /api/add_todo…` and `GET /api/list_todos…`; the peer's are
 // `POST /api/todos` and `GET /api/todos`.
 //
-// Each system runs in turn, on its own server (a free loopback port, an empty todo list) and
-// its own browser; the servers are stopped (by their process id) at the end, also on error. The
+// Each system has its own server (a free loopback port, an empty todo list) and its own
+// browser. In latency mode both are up for the whole run and the systems take turns, --block
+// changes at a time (only one works at any moment): a change in the machine's load during the
+// run weighs on both alike, so "faster in the same run" means something. (Before, each system
+// ran its n changes in turn, and two runs of the same build differed by up to 6 ms at p50.)
+// The servers are stopped (by their process id) at the end, also on error. The
 // demo runs from a copy of its binary and site taken at start (their sizes, times and hashes
 // are printed), so a rebuild during the run does not change what is measured.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -96,12 +101,15 @@ const { values: opts } = parseArgs({
     mutations: { type: 'string', default: '20' },
     leader: { type: 'string', default: 'a' },
     profile: { type: 'boolean', default: false },
+    trace: { type: 'string' },
+    block: { type: 'string', default: '20' },
   },
 });
 const N = positive('n', opts.n);
 const WARMUP = Math.max(1, positive('warmup', opts.warmup, true)); // >= 1: the first finds URLs
 const TABS = positive('tabs', opts.tabs, true);
 const MUTATIONS = positive('mutations', opts.mutations);
+const BLOCK = positive('block', opts.block);
 if (TABS === 1) fail('--tabs needs at least 2 tabs');
 if (opts.only && !['leptos', 'react'].includes(opts.only)) fail('--only is leptos or react');
 const LEADER = opts.leader.toLowerCase();
@@ -216,12 +224,51 @@ function describeFile(path) {
   return `${relative(root, path)} ${size} bytes, ${mtime.toISOString()}, sha256 ${sha}`;
 }
 
+/** CPU time (user + system, ms) used so far by `pid` and every process below it, from
+ * `/proc` (Linux). Processes that ended are not counted: read it around work whose processes
+ * live through it (a browser's renderers, a server). */
+function treeCpuMs(pid) {
+  const ticks = 100; // USER_HZ on Linux
+  const children = new Map();
+  const cpu = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // The command sits in parentheses and may hold spaces: fields count from after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(fields[1]);
+    cpu.set(Number(entry), ((Number(fields[11]) + Number(fields[12])) * 1000) / ticks);
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid).push(Number(entry));
+  }
+  let total = 0;
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop();
+    total += cpu.get(p) || 0;
+    stack.push(...(children.get(p) || []));
+  }
+  return total;
+}
+
+/** This script's child processes now (to find the browser Playwright starts). */
+function childPids() {
+  const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+  return new Set(out.split('\n').map((l) => Number(l.trim())).filter(Boolean));
+}
+
 /** The React peer (building its bundle first if it is missing). */
 async function startReact() {
   if (!existsSync(join(peerDir, 'node_modules'))) {
     throw new Error(`${peerDir}/node_modules is missing: run \`npm ci\` there`);
   }
-  if (!existsSync(join(peerDir, 'dist', 'app.js'))) {
+  const bundle = join(peerDir, 'dist', 'app.js');
+  if (!existsSync(bundle) || statSync(bundle).mtimeMs < statSync(join(peerDir, 'client.jsx')).mtimeMs) {
     console.log('building the React peer (npm run build)…');
     execFileSync('npm', ['run', '--silent', 'build'], { cwd: peerDir, stdio: 'inherit' });
   }
@@ -299,6 +346,21 @@ class Tab {
 
   /** Loads the page and waits until it is hydrated and its event stream is open. */
   async open(url, timeout = OPEN_TIMEOUT_MS) {
+    // When each response body reached the page's code: the promise of `text()`, `json()` or
+    // `arrayBuffer()` resolving (both systems read bodies through one of them). Splits step 4.
+    await this.page.addInitScript(() => {
+      window.__bodies = [];
+      for (const method of ['text', 'json', 'arrayBuffer']) {
+        const original = Response.prototype[method];
+        Response.prototype[method] = function (...args) {
+          const url = this.url;
+          return original.apply(this, args).then((value) => {
+            window.__bodies.push({ url, at: performance.timeOrigin + performance.now() });
+            return value;
+          });
+        };
+      }
+    });
     await this.page.goto(url, { timeout });
     await this.page.locator('.app[data-hydrated=true]').waitFor({ timeout });
     await this.page.locator('.live[data-state=open]').waitFor({ timeout });
@@ -380,8 +442,20 @@ class Tab {
     return value === null ? null : value === 'true';
   }
 
+  /** When the body of the first response for `url` read at or after `since` (absolute)
+   * reached the page's code (absolute); null if none was read. */
+  body(url, since) {
+    return this.page.evaluate(
+      ({ url, since }) => window.__bodies.find((b) => b.url === url && b.at >= since)?.at ?? null,
+      { url, since },
+    );
+  }
+
   clearTimings() {
-    return this.page.evaluate(() => performance.clearResourceTimings());
+    return this.page.evaluate(() => {
+      performance.clearResourceTimings();
+      window.__bodies.length = 0;
+    });
   }
 }
 
@@ -482,8 +556,12 @@ async function newBrowser() {
 // ---------------------------------------------------------------------------------------------
 // Latency mode
 
-async function measureLatency(system, server) {
+/** Opens tabs A and B of `system` on `server` in a browser of their own, finds the mutation's
+ * and the list's URLs and warms up. Returns the session `measure` continues. */
+async function openLatency(system, server) {
+  const before = childPids();
   const browser = await newBrowser();
+  const browserPid = [...childPids()].find((pid) => !before.has(pid) && pid !== server.pid);
   try {
     const context = await browser.newContext();
     const { streamPath } = SYSTEMS[system];
@@ -500,6 +578,7 @@ async function measureLatency(system, server) {
     // fire focus events that refetch stale queries: the warm-up absorbs them.
     await a.page.bringToFront();
     const urls = await discover(system, a, [b]);
+    console.log(`\n${SYSTEMS[system].label}:`);
     console.log(`  mutation request: ${urls.mutationKey}`);
     console.log(`  list request:     ${urls.listKey}`);
     const visibility = await Promise.all([a, b].map((t) => t.page.evaluate(() => document.visibilityState)));
@@ -507,34 +586,89 @@ async function measureLatency(system, server) {
     console.log(`  opened first: ${LEADER.toUpperCase()}; in front: A`);
     console.log(`  event streams: ${await streamHolders([a, b])}`);
     for (let i = 1; i < WARMUP; i++) await change(system, a, [b]);
+    return { system, browser, browserPid, serverPid: server.pid, context, a, b, urls, samples: [], cpu: { browser: 0, server: 0 } };
+  } catch (e) {
+    await browser.close();
+    throw e;
+  }
+}
 
+/** Measures `n` more changes of `session` (appended to `session.samples`). */
+async function measure(session, n) {
+  const { system, a, b, urls, samples } = session;
+  const cpuBefore = { browser: treeCpuMs(session.browserPid), server: treeCpuMs(session.serverPid) };
+  for (let i = 0; i < n; i++) {
+    await a.clearTimings();
+    await b.clearTimings();
+    const { since, seen } = await change(system, a, [b]);
+    const request = await a.entry(urls.mutationUrl, since);
+    if (!request) throw new Error(`${system}: no Resource Timing entry for A's mutation`);
+    const refetch = await b.entry(urls.listUrl, request.start);
+    if (!refetch) throw new Error(`${system}: no Resource Timing entry for B's refetch`);
+    const { at, rows } = seen[0];
+    const body = await b.body(urls.listUrl, refetch.start);
+    samples.push({
+      total: at - request.start,
+      request: request.end - request.start,
+      eventToRefetch: refetch.start - request.end,
+      refetch: refetch.end - refetch.start,
+      render: at - refetch.end,
+      bodyRead: body === null ? NaN : body - refetch.end,
+      bodyToDom: body === null ? NaN : at - body,
+      moments: { start: refetch.start, responseEnd: refetch.end, body, dom: at },
+      rows,
+    });
+  }
+  session.cpu.browser += treeCpuMs(session.browserPid) - cpuBefore.browser;
+  session.cpu.server += treeCpuMs(session.serverPid) - cpuBefore.server;
+}
+
+/**
+ * Latency mode: every system's server and browser are up at once, and the systems take turns
+ * in blocks of --block changes (only one system works at a time), so a change in the machine's
+ * load during the run weighs on all of them alike.
+ */
+async function measureLatency(servers) {
+  const sessions = [];
+  try {
+    for (const [system, server] of servers) sessions.push(await openLatency(system, server));
     // --profile: a CPU profile of both tabs over the measured changes (V8's sampling profiler;
     // wasm functions show by name where the build keeps them).
-    const profilers = opts.profile ? await Promise.all([a, b].map((t) => startProfile(context, t.page))) : [];
-    const samples = [];
-    for (let i = 0; i < N; i++) {
-      await a.clearTimings();
-      await b.clearTimings();
-      const { since, seen } = await change(system, a, [b]);
-      const request = await a.entry(urls.mutationUrl, since);
-      if (!request) throw new Error(`${system}: no Resource Timing entry for A's mutation`);
-      const refetch = await b.entry(urls.listUrl, request.start);
-      if (!refetch) throw new Error(`${system}: no Resource Timing entry for B's refetch`);
-      const { at, rows } = seen[0];
-      samples.push({
-        total: at - request.start,
-        request: request.end - request.start,
-        eventToRefetch: refetch.start - request.end,
-        refetch: refetch.end - refetch.start,
-        render: at - refetch.end,
-        rows,
-      });
-      if ((i + 1) % 50 === 0) console.log(`  ${i + 1}/${N}`);
+    const profilers = new Map();
+    if (opts.profile) {
+      for (const s of sessions) profilers.set(s, await Promise.all([s.a, s.b].map((t) => startProfile(s.context, t.page))));
     }
-    for (const [i, profiler] of profilers.entries()) printProfile(`tab ${i ? 'B' : 'A'}`, await profiler.stop(), N);
-    return samples;
+    // --trace FILE (one system, --only): a Chrome trace of tab B over the measured changes
+    // (FILE.json), and each change's moments in B's trace clock (FILE.changes.json: start and
+    // end of B's refetch, body read, DOM).
+    let traceSync = null;
+    if (opts.trace) {
+      if (sessions.length !== 1) fail('--trace needs --only');
+      const { browser, b } = sessions[0];
+      await browser.startTracing(b.page, {
+        path: `${opts.trace}.json`,
+        categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8.execute', 'blink.user_timing', 'loading', 'toplevel', 'scheduler', 'blink', 'navigation'],
+      });
+      traceSync = await b.page.evaluate(() => ({ origin: performance.timeOrigin, mark: performance.mark('latency-sync').startTime }));
+    }
+    for (let done = 0; done < N; ) {
+      const n = Math.min(BLOCK, N - done);
+      for (const s of sessions) await measure(s, n);
+      done += n;
+      if (Math.floor(done / 50) > Math.floor((done - n) / 50)) console.log(`  ${done}/${N} changes per system`);
+    }
+    if (opts.trace) {
+      await sessions[0].browser.stopTracing();
+      const changes = sessions[0].samples.map((x) => x.moments);
+      writeFileSync(`${opts.trace}.changes.json`, JSON.stringify({ sync: traceSync, changes }));
+      console.log(`  trace of B: ${opts.trace}.json, changes: ${opts.trace}.changes.json`);
+    }
+    for (const [s, tabs] of profilers) {
+      for (const [i, profiler] of tabs.entries()) printProfile(`${SYSTEMS[s.system].label}, tab ${i ? 'B' : 'A'}`, await profiler.stop(), N);
+    }
+    return sessions.map((s) => ({ system: s.system, samples: s.samples, cpu: s.cpu }));
   } finally {
-    await browser.close();
+    for (const s of sessions) await s.browser.close();
   }
 }
 
@@ -666,17 +800,38 @@ function printLatency(results) {
       return [SYSTEMS[system].label, med('request'), med('eventToRefetch'), med('refetch'), med('render'), rows];
     }),
   );
+  // What the machine spent: the two cores are shared by both tabs, the browser's other
+  // processes and the server, so every millisecond of CPU here can delay B.
+  console.log(`\nCPU per change (ms, from /proc; includes Playwright's own work in the pages)`);
+  table(
+    ['system', 'browser (all processes)', 'server'],
+    results.map(({ system, samples, cpu }) => [
+      SYSTEMS[system].label,
+      cpu ? ms(cpu.browser / samples.length) : '-',
+      cpu ? ms(cpu.server / samples.length) : '-',
+    ]),
+  );
+  // Step 4 split where the page's code gets the body (`Response.text()` and the like resolving).
+  console.log(`\nStep 4 split (median, ms): 4a response end -> body in the page's code; 4b body -> DOM`);
+  table(
+    ['system', '4a body read', '4b body->DOM'],
+    results.map(({ system, samples }) => {
+      const med = (k) => ms(summarize(samples.map((x) => x[k]).filter(Number.isFinite)).p50);
+      return [SYSTEMS[system].label, med('bodyRead'), med('bodyToDom')];
+    }),
+  );
   // Step 4 against the list's length: the first and the last fifth of the run.
-  console.log(`\nStep 4 (refetch end -> DOM) by list length (median, ms)`);
+  console.log(`\nStep 4 (refetch end -> DOM) by list length (median, ms; 4b in brackets)`);
   table(
     ['system', 'first fifth', 'rows', 'last fifth', 'rows'],
     results.map(({ system, samples }) => {
       const k = Math.max(1, Math.floor(samples.length / 5));
       const first = samples.slice(0, k);
       const last = samples.slice(-k);
-      const med = (xs) => ms(summarize(xs.map((x) => x.render)).p50);
+      const med = (xs, key) => ms(summarize(xs.map((x) => x[key]).filter(Number.isFinite)).p50);
+      const both = (xs) => `${med(xs, 'render')} (${med(xs, 'bodyToDom')})`;
       const span = (xs) => `${xs[0].rows}-${xs[xs.length - 1].rows}`;
-      return [SYSTEMS[system].label, med(first), span(first), med(last), span(last)];
+      return [SYSTEMS[system].label, both(first), span(first), both(last), span(last)];
     }),
   );
 }
@@ -707,11 +862,11 @@ function printTabs(results) {
 
 // ---------------------------------------------------------------------------------------------
 
-/** The server running now, stopped on Ctrl-C too. */
-let running = null;
+/** The servers running now, stopped on Ctrl-C too. */
+const running = new Set();
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, async () => {
-    if (running) await running.stop();
+    for (const server of running) await server.stop();
     process.exit(130);
   });
 }
@@ -722,19 +877,39 @@ async function main() {
     `Chromium ${'/usr/bin/chromium'}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} ` +
       `(the machine's other work shows in the numbers)`,
   );
-  const latency = [];
   const tabs = [];
-  for (const system of systems) {
-    console.log(`\n${SYSTEMS[system].label}: starting the server`);
-    const server = await SYSTEMS[system].start();
-    running = server;
-    console.log(`  ${server.base} (pid ${server.pid})`);
+  let latency = [];
+  if (TABS > 0) {
+    for (const system of systems) {
+      console.log(`\n${SYSTEMS[system].label}: starting the server`);
+      const server = await SYSTEMS[system].start();
+      running.add(server);
+      console.log(`  ${server.base} (pid ${server.pid})`);
+      try {
+        tabs.push({ system, r: await measureTabs(system, server) });
+      } finally {
+        await server.stop();
+        running.delete(server);
+      }
+    }
+  } else {
+    // Every system's server at once: the systems take turns (see measureLatency).
+    const servers = [];
     try {
-      if (TABS > 0) tabs.push({ system, r: await measureTabs(system, server) });
-      else latency.push({ system, samples: await measureLatency(system, server) });
+      for (const system of systems) {
+        console.log(`\n${SYSTEMS[system].label}: starting the server`);
+        const server = await SYSTEMS[system].start();
+        running.add(server);
+        servers.push([system, server]);
+        console.log(`  ${server.base} (pid ${server.pid})`);
+      }
+      console.log(`\nThe systems take turns, ${BLOCK} changes at a time, ${N} changes each.`);
+      latency = await measureLatency(servers);
     } finally {
-      await server.stop();
-      running = null;
+      for (const [, server] of servers) {
+        await server.stop();
+        running.delete(server);
+      }
     }
   }
   if (latency.length) printLatency(latency);

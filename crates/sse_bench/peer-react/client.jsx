@@ -2,7 +2,9 @@
 // Query 5, kept live the way leptos_query_tags does it: one EventSource per page, and each
 // `invalidate` event invalidates the cached queries whose tags it matches.
 //
-// The markup follows the demo's (same classes, same label and button), so one driver
+// The markup and behaviour follow the demo's (same classes, same label and button; the add is
+// optimistic with a provisional row, the list says `aria-busy` while it refetches, the card
+// says `saving` while a write is pending), so the two pages do the same work and one driver
 // (`../e2e/latency.mjs`) measures both pages:
 // - `.app[data-hydrated=true]` once React has mounted the page,
 // - `.live[data-state=open]` once the event stream said hello,
@@ -27,6 +29,9 @@ async function json(response) {
   if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
   return response.json();
 }
+
+/** Ids of rows shown before the server has stored them (negative: never a database id). */
+let nextProvisionalId = -1;
 
 const fetchTodos = () => fetch('/api/todos').then(json);
 
@@ -69,13 +74,16 @@ function LiveBadge({ state }) {
 }
 
 function TodoRow({ todo }) {
+  // A provisional row exists only in this browser until the server confirms it (as the demo's).
+  const provisional = todo.id < 0;
+  const className = ['todo', todo.done && 'done', provisional && 'provisional'].filter(Boolean).join(' ');
   return (
-    <li className={todo.done ? 'todo done' : 'todo'} data-id={todo.id}>
+    <li className={className} data-id={todo.id}>
       <label>
-        <input type="checkbox" checked={todo.done} readOnly />
+        <input type="checkbox" checked={todo.done} disabled={provisional} readOnly />
         <span className="title">{todo.title}</span>
       </label>
-      <button className="delete" aria-label="Delete" title="Delete">
+      <button className="delete" aria-label="Delete" title="Delete" disabled={provisional}>
         ×
       </button>
     </li>
@@ -85,9 +93,24 @@ function TodoRow({ todo }) {
 function TodosPage() {
   const queryClient = useQueryClient();
   const todos = useQuery({ queryKey: ['todos'], queryFn: fetchTodos, meta: { tags: ['todos'] } });
+  // The demo's add is optimistic: the row shows at once, provisional, and the list is refetched
+  // when the server answers. The same here, in TanStack Query's documented way (onMutate
+  // cancels fetches in flight and writes the cache; onError rolls back; onSettled refetches).
   const add = useMutation({
     mutationFn: addTodo,
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: ['todos'] }),
+    onMutate: async (title) => {
+      await queryClient.cancelQueries({ queryKey: ['todos'] });
+      const previous = queryClient.getQueryData(['todos']);
+      queryClient.setQueryData(['todos'], (todos = []) => [
+        ...todos,
+        { id: nextProvisionalId--, title: title.trim(), done: false },
+      ]);
+      return { previous };
+    },
+    onError: (_error, _title, context) => {
+      if (context?.previous) queryClient.setQueryData(['todos'], context.previous);
+    },
+    onSettled: () => queryClient.invalidateQueries({ queryKey: ['todos'] }),
   });
   const [title, setTitle] = useState('');
 
@@ -114,7 +137,7 @@ function TodosPage() {
     const open = todos.data.filter((t) => !t.done).length;
     body = (
       <>
-        <ul className="todo-list">
+        <ul className="todo-list" aria-busy={String(todos.isFetching)}>
           {todos.data.map((todo) => (
             <TodoRow key={todo.id} todo={todo} />
           ))}
@@ -125,7 +148,7 @@ function TodosPage() {
   }
 
   return (
-    <section className="card todos">
+    <section className={add.isPending ? 'card todos saving' : 'card todos'}>
       <header className="card-header">
         <h1>Todos</h1>
         <p className="muted">Shared by everyone. Open this page in two windows: changes appear in both.</p>

@@ -394,8 +394,8 @@ impl Source {
 /// The stream worker: it opens the `EventSource` it is sent, forwards every event to the page
 /// as `[name, data, id]`, and, while the stream's `hello` carries the expected identity, posts
 /// each `invalidate` and `reset` to the tabs' channel itself, as the leader's tab would
-/// (`TabMessage::Event`: `["event", from, name, id, data]`). Followers keep the first copy of
-/// an event; the page's own relay of it comes second.
+/// (`TabMessage::Event`: `["event", from, name, id, data]`). The page relays none of those
+/// itself (see [`Relay`]).
 const STREAM_WORKER: &str = r#"onmessage = (m) => {
   const [url, channelName, from, identity] = JSON.parse(m.data);
   const channel = channelName ? new BroadcastChannel(channelName) : null;
@@ -556,12 +556,12 @@ impl Port for BrowserPort {
         js_sys::Math::random()
     }
 
-    fn open_stream(&mut self, generation: u32, url: &str, relay: Option<Relay>) {
+    fn open_stream(&mut self, generation: u32, url: &str, relay: Option<Relay>) -> bool {
         self.close_stream();
         if let Some(relay) = relay {
             if let Some(source) = self.open_in_worker(generation, url, relay) {
                 self.source = Some(source);
-                return;
+                return true;
             }
         }
         let source = match EventSource::new(url) {
@@ -575,7 +575,7 @@ impl Port for BrowserPort {
                         with_tab(&runtime, |tab| tab.stream_error(generation));
                     }
                 });
-                return;
+                return false;
             }
         };
         let mut listeners = Vec::new();
@@ -622,6 +622,7 @@ impl Port for BrowserPort {
             source,
             _listeners: listeners,
         });
+        false
     }
 
     fn close_stream(&mut self) {

@@ -38,6 +38,8 @@ struct Fake {
     bus: Bus,
     steals: usize,
     switched: Vec<String>,
+    /// Whether `open_stream` answers that the port relays a leader's stream itself.
+    relays_itself: bool,
 }
 
 impl Port for Fake {
@@ -47,9 +49,11 @@ impl Port for Fake {
     fn random(&mut self) -> f64 {
         self.random
     }
-    fn open_stream(&mut self, generation: u32, url: &str, relay: Option<Relay>) {
+    fn open_stream(&mut self, generation: u32, url: &str, relay: Option<Relay>) -> bool {
         self.opened.push((generation, url.to_owned()));
+        let relays = self.relays_itself && relay.is_some();
         self.relays.push(relay);
+        relays
     }
     fn close_stream(&mut self) {
         self.closed += 1;
@@ -706,4 +710,64 @@ fn only_a_leader_opens_its_stream_with_a_relay_for_its_own_identity() {
     );
     let (mut follower, _) = world.tab(3, Role::Follower, None);
     assert!(follower.port().opened.is_empty() && follower.port().relays.is_empty());
+}
+
+#[test]
+fn a_leader_whose_port_relays_its_stream_posts_no_second_copy() {
+    let events_on_bus = |world: &World| {
+        world
+            .bus
+            .borrow()
+            .iter()
+            .filter(|m| matches!(m, TabMessage::Event { .. }))
+            .count()
+    };
+    // The port (the browser's stream worker) relays: the tab does not post the event again.
+    let world = World::new();
+    let (mut a, _) = world.tab(1, Role::Follower, Some(c(2)));
+    a.port().relays_itself = true;
+    a.lock_granted();
+    let (g, _) = a.port().opened[0].clone();
+    hello(&mut a, g, c(2), "ada");
+    invalidate(&mut a, g, c(3), "todos");
+    assert_eq!(
+        events_on_bus(&world),
+        0,
+        "the port relayed it; the tab posts no copy"
+    );
+
+    // A port that relays, but a hello without the tab's identity (the worker checks the same
+    // identity and stays silent): the tab relays.
+    let world = World::new();
+    let (mut a, _) = world.tab(1, Role::Follower, Some(c(2)));
+    a.port().relays_itself = true;
+    a.lock_granted();
+    let (g, _) = a.port().opened[0].clone();
+    let data = format!(
+        r#"{{"protocol":1,"epoch":{EPOCH},"cursor":"{}","heartbeat_ms":15000}}"#,
+        c(2)
+    );
+    a.stream_event(
+        g,
+        Sse {
+            name: "hello",
+            data: &data,
+            last_event_id: "",
+        },
+    );
+    invalidate(&mut a, g, c(3), "todos");
+    assert_eq!(
+        events_on_bus(&world),
+        1,
+        "the tab relays what the port does not"
+    );
+
+    // A port without a relay of its own (no worker): the tab relays.
+    let world = World::new();
+    let (mut a, _) = world.tab(1, Role::Follower, Some(c(2)));
+    a.lock_granted();
+    let (g, _) = a.port().opened[0].clone();
+    hello(&mut a, g, c(2), "ada");
+    invalidate(&mut a, g, c(3), "todos");
+    assert_eq!(events_on_bus(&world), 1);
 }

@@ -25,7 +25,32 @@ pub(crate) fn sleep(duration: Duration) -> BoxFuture<'static, ()> {
     waited.map(|_| ()).boxed()
 }
 
-/// Runs `work` in a later task (after what the current one started, such as refetches).
+/// Runs `work` in a later task of low priority: after what the current one started (the
+/// refetches an event began) and after the answers to those, where the browser has
+/// `scheduler.postTask` (`background` priority); else after a zero timeout.
 pub(crate) fn later(work: impl FnOnce() + 'static) {
-    gloo_timers::callback::Timeout::new(0, work).forget();
+    use wasm_bindgen::{JsCast, JsValue};
+    let work = wasm_bindgen::closure::Closure::once_into_js(work);
+    let global = js_sys::global();
+    let post_task = js_sys::Reflect::get(&global, &JsValue::from_str("scheduler"))
+        .ok()
+        .filter(JsValue::is_object)
+        .and_then(|scheduler| {
+            let post = js_sys::Reflect::get(&scheduler, &JsValue::from_str("postTask")).ok()?;
+            Some((scheduler, post.dyn_into::<js_sys::Function>().ok()?))
+        });
+    if let Some((scheduler, post)) = post_task {
+        let options = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(
+            &options,
+            &JsValue::from_str("priority"),
+            &JsValue::from_str("background"),
+        );
+        if post.call2(&scheduler, &work, &options).is_ok() {
+            return;
+        }
+    }
+    if let Some(window) = web_sys::window() {
+        let _ = window.set_timeout_with_callback(work.unchecked_ref());
+    }
 }
