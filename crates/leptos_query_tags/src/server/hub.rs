@@ -1,5 +1,6 @@
 //! The [`Hub`]: event log, replay ring and fan-out to every open stream.
 
+use super::backend::{HubLink, LogEntry, SharedLog};
 use super::error::{HubError, InvalidateError};
 use super::fanout::{Fanout, Subscriber};
 use crate::protocol::{event, sse, Cursor, Invalidation, ResetReason, Scope, DEFAULT_BASE_PATH};
@@ -262,18 +263,26 @@ impl HubBuilder {
         self
     }
 
+    /// The shared log the builder asks for: Redis (feature `redis`) or none.
+    #[cfg(feature = "redis")]
+    fn shared_log(&self) -> Option<Arc<dyn SharedLog>> {
+        let (url, prefix) = self.redis.clone().filter(|(url, _)| !url.is_empty())?;
+        Some(Arc::new(super::redis_backend::RedisBackend::new(
+            url, prefix,
+        )))
+    }
+
+    /// The shared log the builder asks for: none without the `redis` feature.
+    #[cfg(not(feature = "redis"))]
+    fn shared_log(&self) -> Option<Arc<dyn SharedLog>> {
+        None
+    }
+
     /// Creates the hub.
     pub fn build(self) -> Hub {
-        #[cfg(feature = "redis")]
-        let redis = self
-            .redis
-            .clone()
-            .filter(|(url, _)| !url.is_empty())
-            .map(|(url, prefix)| Arc::new(super::redis_backend::RedisBackend::new(url, prefix)));
         let hub = Hub {
             inner: Arc::new(Inner {
-                #[cfg(feature = "redis")]
-                redis,
+                shared: self.shared_log(),
                 counts: Mutex::new(Counts::default()),
                 log: Mutex::new(Log {
                     epoch: next_epoch(),
@@ -288,10 +297,7 @@ impl HubBuilder {
             }),
         };
         // Follow the shared log from now on (inside a runtime; otherwise from first use).
-        #[cfg(feature = "redis")]
-        if let Some(redis) = hub.redis() {
-            redis.start(&hub);
-        }
+        hub.start_shared();
         hub
     }
 }
@@ -378,8 +384,8 @@ struct Log {
 #[derive(Debug)]
 struct Inner {
     config: HubBuilder,
-    #[cfg(feature = "redis")]
-    redis: Option<Arc<super::redis_backend::RedisBackend>>,
+    /// The log shared with other instances, if any (events are ordered there, not here).
+    shared: Option<Arc<dyn SharedLog>>,
     log: Mutex<Log>,
     counts: Mutex<Counts>,
     fanout: Arc<Fanout>,
@@ -448,15 +454,35 @@ pub struct ResetCounts {
     pub lagged: u64,
 }
 
-/// A [`Hub`] that does not keep it alive (for its background tasks).
-#[cfg(feature = "redis")]
+/// What a shared log's tasks reach the hub through: a [`Hub`] that does not keep it alive.
+/// (Read only by a backend's tasks: none is compiled without the `redis` feature.)
 #[derive(Debug, Clone)]
-pub(crate) struct WeakHub(std::sync::Weak<Inner>);
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+struct Link(std::sync::Weak<Inner>);
 
-#[cfg(feature = "redis")]
-impl WeakHub {
-    pub(crate) fn upgrade(&self) -> Option<Hub> {
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+impl Link {
+    fn hub(&self) -> Option<Hub> {
         self.0.upgrade().map(|inner| Hub { inner })
+    }
+}
+
+impl HubLink for Link {
+    fn cursor(&self) -> Option<Cursor> {
+        Some(self.hub()?.cursor())
+    }
+
+    fn replay_capacity(&self) -> Option<usize> {
+        Some(self.hub()?.inner.config.replay_capacity)
+    }
+
+    fn ingest(&self, entry: LogEntry) -> Option<bool> {
+        Some(self.hub()?.ingest(entry))
+    }
+
+    fn adopt(&self, head: Cursor) -> Option<()> {
+        self.hub()?.adopt(head);
+        Some(())
     }
 }
 
@@ -695,10 +721,9 @@ impl Hub {
         };
         let data = serde_json::to_string(&invalidation)
             .unwrap_or_else(|_| unreachable!("tags always serialize"));
-        #[cfg(feature = "redis")]
-        if let Some(redis) = self.redis() {
-            redis.start(self);
-            redis.enqueue(scope, data, reply);
+        if let Some(shared) = &self.inner.shared {
+            self.start_shared();
+            shared.enqueue(scope, data, reply);
             return;
         }
         let id = self.append_local(scope, &data);
@@ -803,52 +828,42 @@ impl Hub {
     }
 
     fn backend_name(&self) -> &'static str {
-        #[cfg(feature = "redis")]
-        if self.inner.redis.is_some() {
-            return "redis";
-        }
-        "memory"
+        self.inner
+            .shared
+            .as_ref()
+            .map_or("memory", |shared| shared.name())
     }
 
     fn backend_lag(&self) -> (u64, usize) {
-        #[cfg(feature = "redis")]
-        if let Some(redis) = &self.inner.redis {
-            return redis.lag();
-        }
-        (0, 0)
+        self.inner
+            .shared
+            .as_ref()
+            .map_or((0, 0), |shared| shared.lag())
     }
 
     fn backend_connected(&self) -> bool {
-        #[cfg(feature = "redis")]
-        if let Some(redis) = &self.inner.redis {
-            return redis.is_connected();
+        self.inner
+            .shared
+            .as_ref()
+            .is_none_or(|shared| shared.is_connected())
+    }
+
+    /// Starts the shared log's tasks, if the hub has a shared log (once; outside a Tokio
+    /// runtime, at the next call).
+    fn start_shared(&self) {
+        if let Some(shared) = &self.inner.shared {
+            shared
+                .clone()
+                .start(Arc::new(Link(Arc::downgrade(&self.inner))));
         }
-        true
-    }
-
-    #[cfg(feature = "redis")]
-    pub(crate) fn replay_capacity(&self) -> usize {
-        self.inner.config.replay_capacity
-    }
-
-    #[cfg(feature = "redis")]
-    pub(crate) fn downgrade(&self) -> WeakHub {
-        WeakHub(Arc::downgrade(&self.inner))
-    }
-
-    /// The shared log's backend, if the hub has one.
-    #[cfg(feature = "redis")]
-    pub(crate) fn redis(&self) -> Option<Arc<super::redis_backend::RedisBackend>> {
-        self.inner.redis.clone()
     }
 
     /// Starts following the shared log, if any, and waits (briefly) until the hub does, so that
     /// a new stream starts on the log's epoch.
     pub(crate) async fn ready(&self) {
-        #[cfg(feature = "redis")]
-        if let Some(redis) = self.redis() {
-            redis.start(self);
-            redis.ready(Duration::from_secs(2)).await;
+        if let Some(shared) = &self.inner.shared {
+            self.start_shared();
+            shared.ready(Duration::from_secs(2)).await;
         }
     }
 
@@ -862,11 +877,10 @@ impl Hub {
         from: Option<Cursor>,
         scopes: &Arc<[Scope]>,
     ) {
-        #[cfg(feature = "redis")]
-        if let (Some(redis), Some(from), Some(ResetReason::CursorTooOld)) =
-            (self.redis(), from, sub.reset)
+        if let (Some(shared), Some(from), Some(ResetReason::CursorTooOld)) =
+            (&self.inner.shared, from, sub.reset)
         {
-            let Some(read) = redis.read_after(from).await else {
+            let Some(read) = shared.read_after(from).await else {
                 return;
             };
             let head = sub.start;
@@ -882,14 +896,12 @@ impl Hub {
             sub.start = from;
             sub.reset = None;
         }
-        #[cfg(not(feature = "redis"))]
-        let _ = (sub, from, scopes);
     }
 
     /// Takes `entry` from the shared log: kept and fanned out when it is the next event of the
     /// hub's epoch; `false` (nothing done) otherwise.
-    #[cfg(feature = "redis")]
-    pub(crate) fn ingest(&self, entry: super::redis_log::Entry) -> bool {
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    fn ingest(&self, entry: LogEntry) -> bool {
         let mut log = self.log();
         if entry.id.epoch != log.epoch || entry.id.seq != log.last_seq + 1 {
             return false;
@@ -905,8 +917,8 @@ impl Hub {
     /// Continues from the shared log's `head` after history was lost (a new epoch, a gap, a
     /// dropped outbox): forgets the ring and ends every stream with a `reset`, so that browsers
     /// refetch and reconnect from `head`.
-    #[cfg(feature = "redis")]
-    pub(crate) fn adopt(&self, head: Cursor) {
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    fn adopt(&self, head: Cursor) {
         let mut log = self.log();
         if log.epoch == head.epoch && log.last_seq == head.seq && log.ring.is_empty() {
             return; // nothing was known: nothing is lost

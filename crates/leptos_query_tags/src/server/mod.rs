@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+mod backend;
 #[cfg(feature = "server-cache")]
 mod cache;
 mod context;

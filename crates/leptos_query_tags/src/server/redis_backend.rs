@@ -6,18 +6,23 @@
 //!   its write is done, its invalidation waits. When the outbox overflows, the oldest events are
 //!   dropped and this instance's streams get `reset` once Redis is back.
 //! - One **follower** task per hub reads the log with `XREAD BLOCK` on a connection of its own
-//!   and hands every entry to the hub ([`Hub::ingest`]), which keeps its replay ring and fans out
-//!   locally, exactly as for its own events in memory. After every block that times out (2 s)
-//!   it reads the log's head again: a new epoch (Redis restarted empty, or flushed), a head behind
-//!   the hub's, or a gap it cannot read back, and the hub adopts the log's head and resets its
-//!   streams ([`Hub::adopt`]).
+//!   and hands every entry to the hub ([`HubLink::ingest`]), which keeps its replay ring and fans
+//!   out locally, exactly as for its own events in memory. After every block that times out
+//!   (2 s) it reads the log's head again: a new epoch (Redis restarted empty, or flushed), a head
+//!   behind the hub's, or a gap it cannot read back, and the hub adopts the log's head and resets
+//!   its streams ([`HubLink::adopt`]).
+//!
+//! The tasks hold the backend weakly (the hub owns it) and reach the hub through its
+//! [`HubLink`]: they end once the hub is gone.
 
-use super::hub::Hub;
+use super::backend::{HubLink, LogEntry, SharedLog};
 use super::redis_log::{Read, RedisLog};
 use crate::protocol::{Cursor, Scope};
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 use tokio::sync::{oneshot, watch, Notify};
 
@@ -81,14 +86,14 @@ impl RedisBackend {
             log: std::sync::OnceLock::new(),
         }
     }
+}
 
-    /// Queues an event for the log; `reply` learns its id once appended.
-    pub(crate) fn enqueue(
-        &self,
-        scope: Scope,
-        data: String,
-        reply: Option<oneshot::Sender<Cursor>>,
-    ) {
+impl SharedLog for RedisBackend {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn enqueue(&self, scope: Scope, data: String, reply: Option<oneshot::Sender<Cursor>>) {
         let mut outbox = lock(&self.outbox);
         if outbox.len() >= OUTBOX_CAPACITY {
             outbox.pop_front();
@@ -107,37 +112,37 @@ impl RedisBackend {
         self.more.notify_one();
     }
 
-    /// Every event after `from` that the shared log still holds; `None` when it does not hold
-    /// them all (or cannot be read now).
-    pub(crate) async fn read_after(&self, from: Cursor) -> Option<Vec<super::redis_log::Entry>> {
-        match self.log.get()?.read_after(from).await {
-            Ok(Read::Entries(entries)) => Some(entries),
-            _ => None,
+    fn read_after(&self, from: Cursor) -> BoxFuture<'_, Option<Vec<LogEntry>>> {
+        async move {
+            match self.log.get()?.read_after(from).await {
+                Ok(Read::Entries(entries)) => Some(entries),
+                _ => None,
+            }
         }
+        .boxed()
     }
 
-    /// Events the log's head was ahead of the hub at the follower's last look, and events
-    /// waiting in the outbox.
-    pub(crate) fn lag(&self) -> (u64, usize) {
+    fn lag(&self) -> (u64, usize) {
         (
             self.behind.load(Ordering::Relaxed),
             lock(&self.outbox).len(),
         )
     }
 
-    /// Whether Redis answered the last command.
-    pub(crate) fn is_connected(&self) -> bool {
+    fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
     }
 
-    /// Waits (at most `limit`) until the hub follows the log.
-    pub(crate) async fn ready(&self, limit: Duration) {
+    fn ready(&self, limit: Duration) -> BoxFuture<'_, ()> {
         let mut ready = self.ready.subscribe();
-        let _ = tokio::time::timeout(limit, ready.wait_for(|ready| *ready)).await;
+        async move {
+            let _ = tokio::time::timeout(limit, ready.wait_for(|ready| *ready)).await;
+        }
+        .boxed()
     }
 
     /// Starts the publisher and the follower (once, inside the server's runtime).
-    pub(crate) fn start(&self, hub: &Hub) {
+    fn start(self: Arc<Self>, hub: Arc<dyn HubLink>) {
         if self.started.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -145,8 +150,25 @@ impl RedisBackend {
             self.started.store(false, Ordering::Release);
             return;
         };
-        runtime.spawn(publisher(hub.downgrade()));
-        runtime.spawn(follower(hub.downgrade()));
+        let link = Link {
+            backend: Arc::downgrade(&self),
+            hub,
+        };
+        runtime.spawn(publisher(link.clone()));
+        runtime.spawn(follower(link));
+    }
+}
+
+/// What the tasks hold: the backend (weakly: the hub owns it) and the hub's link.
+#[derive(Clone)]
+struct Link {
+    backend: Weak<RedisBackend>,
+    hub: Arc<dyn HubLink>,
+}
+
+impl Link {
+    fn backend(&self) -> Option<Arc<RedisBackend>> {
+        self.backend.upgrade()
     }
 }
 
@@ -169,16 +191,15 @@ impl Backoff {
     }
 }
 
-async fn connect(hub: &super::hub::WeakHub, backoff: &mut Backoff) -> Option<RedisLog> {
+async fn connect(link: &Link, backoff: &mut Backoff) -> Option<RedisLog> {
     loop {
-        let hub = hub.upgrade()?;
-        let backend = hub.redis()?;
+        let backend = link.backend()?;
         let (url, prefix, capacity) = (
             backend.url.clone(),
             backend.prefix.clone(),
-            hub.replay_capacity(),
+            link.hub.replay_capacity()?,
         );
-        drop(hub);
+        drop(backend);
         match RedisLog::connect(&url, &prefix, capacity).await {
             Ok(log) => return Some(log),
             Err(error) => {
@@ -189,17 +210,18 @@ async fn connect(hub: &super::hub::WeakHub, backoff: &mut Backoff) -> Option<Red
     }
 }
 
-async fn publisher(weak: super::hub::WeakHub) {
+async fn publisher(link: Link) {
     let mut backoff = Backoff(0);
-    let Some(log) = connect(&weak, &mut backoff).await else {
+    let Some(log) = connect(&link, &mut backoff).await else {
         return;
     };
-    if let Some(backend) = weak.upgrade().and_then(|hub| hub.redis()) {
+    if let Some(backend) = link.backend() {
         let _ = backend.log.set(log.clone());
     }
     loop {
-        let Some(hub) = weak.upgrade() else { return };
-        let Some(backend) = hub.redis() else { return };
+        let Some(backend) = link.backend() else {
+            return;
+        };
         // Up to a batch from the front of the outbox, appended in one round trip; taken off
         // the outbox only once Redis has them.
         let (numbers, batch): (Vec<u64>, Vec<(Scope, String)>) = lock(&backend.outbox)
@@ -208,13 +230,11 @@ async fn publisher(weak: super::hub::WeakHub) {
             .map(|o| (o.number, (o.scope.clone(), o.data.clone())))
             .unzip();
         if batch.is_empty() {
-            let more = backend.more.notified();
-            drop(hub);
             // Woken by `enqueue`; the timeout lets the task end once the hub is gone.
+            let more = backend.more.notified();
             let _ = tokio::time::timeout(Duration::from_secs(1), more).await;
             continue;
         }
-        drop(hub);
         match log.append_all(&batch).await {
             Ok(first) => {
                 backoff.reset();
@@ -247,10 +267,11 @@ async fn publisher(weak: super::hub::WeakHub) {
     }
 }
 
-async fn follower(weak: super::hub::WeakHub) {
+async fn follower(link: Link) {
     let mut backoff = Backoff(0);
+    let hub = &link.hub;
     'connect: loop {
-        let Some(log) = connect(&weak, &mut backoff).await else {
+        let Some(log) = connect(&link, &mut backoff).await else {
             return;
         };
         let mut follower = match log.follower().await {
@@ -266,15 +287,16 @@ async fn follower(weak: super::hub::WeakHub) {
             let head = match log.head().await {
                 Ok(head) => head,
                 Err(_) => {
-                    mark(&weak, false);
+                    mark(&link, false);
                     backoff.sleep().await;
                     continue 'connect;
                 }
             };
-            let Some(hub) = weak.upgrade() else { return };
-            let Some(backend) = hub.redis() else { return };
+            let Some(backend) = link.backend() else {
+                return;
+            };
+            let Some(local) = hub.cursor() else { return };
             backend.connected.store(true, Ordering::Release);
-            let local = hub.cursor();
             backend.behind.store(
                 if head.epoch == local.epoch {
                     head.seq.saturating_sub(local.seq)
@@ -284,49 +306,47 @@ async fn follower(weak: super::hub::WeakHub) {
                 Ordering::Relaxed,
             );
             let lost = backend.lost.swap(false, Ordering::AcqRel);
+            drop(backend);
             if lost || head.epoch != local.epoch || head.seq < local.seq {
-                hub.adopt(head);
+                let Some(()) = hub.adopt(head) else { return };
             } else if head.seq > local.seq {
-                drop(hub);
                 match log.read_after(local).await {
                     Ok(Read::Entries(entries)) => {
-                        let Some(hub) = weak.upgrade() else { return };
-                        if !entries.into_iter().all(|entry| hub.ingest(entry)) {
-                            hub.adopt(head);
+                        let Some(all) = ingest_all(hub.as_ref(), entries) else {
+                            return;
+                        };
+                        if !all {
+                            let Some(()) = hub.adopt(head) else { return };
                         }
                     }
                     Ok(Read::TooOld | Read::UnknownEpoch) => {
-                        let Some(hub) = weak.upgrade() else { return };
-                        hub.adopt(head);
+                        let Some(()) = hub.adopt(head) else { return };
                     }
                     Err(_) => {
-                        mark(&weak, false);
+                        mark(&link, false);
                         backoff.sleep().await;
                         continue 'connect;
                     }
                 }
             }
-            if let Some(hub) = weak.upgrade() {
-                if let Some(backend) = hub.redis() {
-                    backend.ready.send_replace(true);
-                }
-            }
+            let Some(backend) = link.backend() else {
+                return;
+            };
+            backend.ready.send_replace(true);
+            drop(backend);
             backoff.reset();
             // Follow until a block times out, then check the head again.
             loop {
-                let Some(after) = weak.upgrade().map(|hub| hub.cursor()) else {
-                    return;
-                };
+                let Some(after) = hub.cursor() else { return };
                 match log.follow(&mut follower, after, BLOCK).await {
                     Ok(entries) if entries.is_empty() => break,
-                    Ok(entries) => {
-                        let Some(hub) = weak.upgrade() else { return };
-                        if !entries.into_iter().all(|entry| hub.ingest(entry)) {
-                            break; // a gap or another epoch: the head check sorts it out
-                        }
-                    }
+                    Ok(entries) => match ingest_all(hub.as_ref(), entries) {
+                        None => return,
+                        Some(true) => {}
+                        Some(false) => break, // a gap or another epoch: the head check sorts it out
+                    },
                     Err(_) => {
-                        mark(&weak, false);
+                        mark(&link, false);
                         backoff.sleep().await;
                         continue 'connect;
                     }
@@ -336,8 +356,19 @@ async fn follower(weak: super::hub::WeakHub) {
     }
 }
 
-fn mark(weak: &super::hub::WeakHub, connected: bool) {
-    if let Some(backend) = weak.upgrade().and_then(|hub| hub.redis()) {
+/// Hands `entries` to the hub in order, stopping at the first it does not take: whether it
+/// took them all (`None`: the hub is gone).
+fn ingest_all(hub: &dyn HubLink, entries: Vec<LogEntry>) -> Option<bool> {
+    for entry in entries {
+        if !hub.ingest(entry)? {
+            return Some(false);
+        }
+    }
+    Some(true)
+}
+
+fn mark(link: &Link, connected: bool) {
+    if let Some(backend) = link.backend() {
         backend.connected.store(connected, Ordering::Release);
     }
 }

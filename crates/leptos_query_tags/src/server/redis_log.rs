@@ -57,13 +57,7 @@ return {epoch, string.format('%d', first)}
 );
 
 /// One event read from the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Entry {
-    pub(crate) id: Cursor,
-    pub(crate) scope: Scope,
-    /// The invalidation's JSON, as published.
-    pub(crate) data: String,
-}
+pub(crate) use super::backend::LogEntry as Entry;
 
 /// What reading after a cursor found.
 #[derive(Debug, PartialEq, Eq)]
