@@ -50,11 +50,14 @@ pub struct QueryKey {
 
 impl QueryKey {
     /// The key of `name` at `key`, for values of type `V`. A key that does not serialize (a map
-    /// with non-string keys, say) is a programming error: it is reported through `tracing` and
+    /// with non-string keys, say) is a programming error: it is reported (`tracing` on the server, the console in the
+    /// browser) and
     /// all such keys of that query share one entry.
     pub fn new<V: 'static>(name: &str, key: &impl Serialize) -> Self {
         let key = serde_json::to_string(key).unwrap_or_else(|error| {
-            tracing::error!(query = name, %error, "leptos_query_tags: a query key does not serialize");
+            crate::platform::warn(format_args!(
+                "leptos_query_tags: a key of query `{name}` does not serialize ({error})"
+            ));
             "\"<unserializable key>\"".to_owned()
         });
         QueryKey {

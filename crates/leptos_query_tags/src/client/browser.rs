@@ -342,18 +342,31 @@ async fn fetch_status(url: &str, signal: &web_sys::AbortSignal) -> Probe {
     Probe::Answered { status, body }
 }
 
-/// A listener for the string messages of a channel or a worker, handled while the runtime
-/// lives; anything else is ignored.
-fn text_listener(
+/// A listener for the messages of a channel or a worker that are arrays of strings (what
+/// [`strings`] makes), handled while the runtime lives; anything else is ignored.
+fn strings_listener(
     runtime: &Weak<RefCell<Runtime>>,
-    on: impl Fn(&Shared, String) + 'static,
+    on: impl Fn(&Shared, Vec<String>) + 'static,
 ) -> Listener {
     let weak = runtime.clone();
     Listener::new(move |event: MessageEvent| {
-        if let (Some(runtime), Some(text)) = (weak.upgrade(), event.data().as_string()) {
-            on(&runtime, text);
+        let data = event.data();
+        if !js_sys::Array::is_array(&data) {
+            return;
+        }
+        let fields: Option<Vec<String>> = js_sys::Array::from(&data)
+            .iter()
+            .map(|field| field.as_string())
+            .collect();
+        if let (Some(runtime), Some(fields)) = (weak.upgrade(), fields) {
+            on(&runtime, fields);
         }
     })
+}
+
+/// `fields` as a JS array of strings, for `postMessage`.
+fn strings(fields: &[String]) -> js_sys::Array {
+    fields.iter().map(|f| JsValue::from_str(f)).collect()
 }
 
 fn with_port(runtime: &Shared, action: impl FnOnce(&mut BrowserPort)) {
@@ -397,7 +410,7 @@ impl Source {
 /// (`TabMessage::Event`: `["event", from, name, id, data]`). The page relays none of those
 /// itself (see [`Relay`]).
 const STREAM_WORKER: &str = r#"onmessage = (m) => {
-  const [url, channelName, from, identity] = JSON.parse(m.data);
+  const [url, channelName, from, identity] = m.data;
   const channel = channelName ? new BroadcastChannel(channelName) : null;
   const source = new EventSource(url);
   let relay = false;
@@ -410,9 +423,9 @@ const STREAM_WORKER: &str = r#"onmessage = (m) => {
         relay = false;
         source.close();
       } else if (relay && name !== 'open') {
-        channel.postMessage(JSON.stringify(['event', from, name, e.lastEventId, e.data]));
+        channel.postMessage(['event', from, name, e.lastEventId, e.data]);
       }
-      postMessage(JSON.stringify([name, typeof e.data === 'string' ? e.data : '', e.lastEventId || '']));
+      postMessage([name, typeof e.data === 'string' ? e.data : '', e.lastEventId || '']);
     });
   }
 };"#;
@@ -452,9 +465,9 @@ impl BrowserPort {
         let Ok(channel) = BroadcastChannel::new(name) else {
             return;
         };
-        let listener = text_listener(&self.runtime, |runtime, text| {
+        let listener = strings_listener(&self.runtime, |runtime, fields| {
             // Another version of the library in another tab may speak differently: ignore it.
-            if let Some(message) = TabMessage::decode(&text) {
+            if let Some(message) = TabMessage::decode(&fields) {
                 with_tab(runtime, |tab| tab.message(message));
             }
         });
@@ -474,10 +487,7 @@ impl BrowserPort {
             NO_WORKER.with(|no| no.set(true));
             return None;
         };
-        let listener = text_listener(&self.runtime, move |runtime, text| {
-            let Ok(fields) = serde_json::from_str::<Vec<String>>(&text) else {
-                return;
-            };
+        let listener = strings_listener(&self.runtime, move |runtime, fields| {
             let [name, data, id] = fields.as_slice() else {
                 return;
             };
@@ -506,17 +516,14 @@ impl BrowserPort {
         });
         worker.set_onmessage(Some(listener.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        // `[url, channel, from, identity]`: strings, read with the decoder the tabs' messages use.
+        // `[url, channel, from, identity]`.
         let config = [
             absolute(url),
             channel,
             relay.from.to_string(),
             relay.identity,
         ];
-        let sent = serde_json::to_string(&config)
-            .ok()
-            .and_then(|config| worker.post_message(&JsValue::from_str(&config)).ok());
-        if sent.is_none() {
+        if worker.post_message(&strings(&config)).is_err() {
             worker.set_onmessage(None);
             worker.set_onerror(None);
             worker.terminate();
@@ -567,7 +574,9 @@ impl Port for BrowserPort {
         let source = match EventSource::new(url) {
             Ok(source) => source,
             Err(error) => {
-                tracing::warn!("leptos_query_tags: cannot open the event stream: {error:?}");
+                crate::platform::warn(format_args!(
+                    "leptos_query_tags: cannot open the event stream: {error:?}"
+                ));
                 // Reported like any failure, after this call returns.
                 let weak = self.runtime.clone();
                 leptos::task::spawn_local(async move {
@@ -678,7 +687,7 @@ impl Port for BrowserPort {
 
     fn post(&mut self, message: &TabMessage) {
         if let Some((channel, _)) = &self.channel {
-            let _ = channel.post_message(&JsValue::from_str(&message.encode()));
+            let _ = channel.post_message(&strings(&message.encode()));
         }
     }
 

@@ -323,11 +323,11 @@ fn render_start() -> RenderStart {
     });
     let on_server = Owner::current_shared_context().is_some_and(|sc| !sc.is_browser());
     if start.is_none() && on_server {
-        tracing::warn!(
+        crate::platform::warn(format_args!(
             "leptos_query_tags: this page is rendered without a RenderStart (is `Hub::mount` \
              wrapping the page routes?): its browser starts its event stream from now, and \
              may miss what was published while the page rendered"
-        );
+        ));
     }
     start.unwrap_or_default()
 }

@@ -3,7 +3,7 @@
 
 use super::wire::RawEvent;
 use crate::protocol::Cursor;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 /// How many event ids above the floor a tab remembers for de-duplication.
 const SEEN_CAPACITY: usize = 1024;
@@ -33,7 +33,7 @@ pub(crate) enum Verdict {
 #[derive(Debug, Default)]
 pub(crate) struct Received {
     floor: Option<Cursor>,
-    seen: BTreeSet<u64>,
+    seen: Seqs,
     /// Epochs this tab moved away from: their late events are covered by the refetch that the
     /// move made, and are dropped.
     retired: Vec<u64>,
@@ -46,6 +46,45 @@ pub(crate) struct Received {
     log: VecDeque<RawEvent>,
     /// The log holds every event after this cursor (`None`: it holds nothing reliable).
     log_floor: Option<Cursor>,
+}
+
+/// Sequence numbers in ascending order, without repeats. Ids mostly arrive in order, so an
+/// insert is mostly a push at the back. (A sorted `VecDeque` rather than a `BTreeSet`: the same
+/// answers for a few hundred numbers, and no B-tree code in the wasm.)
+#[derive(Debug, Default)]
+struct Seqs(VecDeque<u64>);
+
+impl Seqs {
+    fn last(&self) -> Option<&u64> {
+        self.0.back()
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// Whether `seq` was not there yet.
+    fn insert(&mut self, seq: u64) -> bool {
+        if self.0.back().is_none_or(|&last| last < seq) {
+            self.0.push_back(seq);
+            return true;
+        }
+        match self.0.binary_search(&seq) {
+            Ok(_) => false,
+            Err(at) => {
+                self.0.insert(at, seq);
+                true
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn pop_first(&mut self) -> Option<u64> {
+        self.0.pop_front()
+    }
 }
 
 impl Received {

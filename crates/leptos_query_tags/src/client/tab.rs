@@ -376,7 +376,6 @@ impl<P: Port> Tab<P> {
             Role::Follower => {
                 let silent = self.port.now_ms().saturating_sub(self.last_heard);
                 if silent >= STEAL_AFTER_MS {
-                    tracing::debug!("leptos_query_tags: the leader tab is silent; taking over");
                     self.last_heard = self.port.now_ms();
                     self.port.steal_lock();
                 } else if silent >= PING_AFTER_MS {

@@ -82,7 +82,9 @@ impl Sse<'_> {
             event::HELLO => match serde_json::from_str::<Hello>(self.data) {
                 Ok(hello) => Incoming::Hello(hello),
                 Err(error) => {
-                    tracing::warn!("leptos_query_tags: unreadable hello ({error})");
+                    crate::platform::warn(format_args!(
+                        "leptos_query_tags: unreadable hello ({error})"
+                    ));
                     Incoming::Ignored
                 }
             },
@@ -93,9 +95,9 @@ impl Sse<'_> {
                         tags: invalidation.tags,
                     },
                     Err(error) => {
-                        tracing::warn!(
+                        crate::platform::warn(format_args!(
                             "leptos_query_tags: unreadable invalidation ({error}); refetching every query"
-                        );
+                        ));
                         Wire::Unreadable { id }
                     }
                 })
@@ -175,9 +177,9 @@ impl TabMessage {
         }
     }
 
-    /// A JSON array of strings, positional: `["event", from, name, id, data]`, and so on. One
-    /// decoder (`Vec<String>`) for every message keeps the wasm small.
-    pub(crate) fn encode(&self) -> String {
+    /// Positional strings: `["event", from, name, id, data]`, and so on. The channel carries
+    /// them as a JS array of strings (no JSON, no decoder in the wasm but the one below).
+    pub(crate) fn encode(&self) -> Vec<String> {
         let mut fields: Vec<String> = Vec::new();
         let mut push = |s: String| fields.push(s);
         match self {
@@ -241,12 +243,11 @@ impl TabMessage {
                 push(identity.clone());
             }
         }
-        serde_json::to_string(&fields).unwrap_or_default()
+        fields
     }
 
     /// Reads what [`TabMessage::encode`] wrote; `None` for anything else.
-    pub(crate) fn decode(text: &str) -> Option<TabMessage> {
-        let fields: Vec<String> = serde_json::from_str(text).ok()?;
+    pub(crate) fn decode(fields: &[String]) -> Option<TabMessage> {
         let kind = fields.first()?.as_str();
         let from: u64 = fields.get(1)?.parse().ok()?;
         let field = |i: usize| fields.get(i).map(String::as_str);

@@ -54,3 +54,8 @@ pub(crate) fn later(work: impl FnOnce() + 'static) {
         let _ = window.set_timeout_with_callback(work.unchecked_ref());
     }
 }
+
+/// A warning for the developer: the browser's console (no logging framework in the wasm).
+pub(crate) fn warn(message: std::fmt::Arguments<'_>) {
+    web_sys::console::warn_1(&message.to_string().into());
+}

@@ -29,3 +29,8 @@ pub(crate) fn sleep(_: Duration) -> BoxFuture<'static, ()> {
 pub(crate) fn later(work: impl FnOnce() + 'static) {
     work();
 }
+
+/// A warning for the developer, through `tracing`.
+pub(crate) fn warn(message: std::fmt::Arguments<'_>) {
+    tracing::warn!("{message}");
+}
