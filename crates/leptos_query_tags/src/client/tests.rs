@@ -715,60 +715,43 @@ fn only_a_leader_opens_its_stream_with_a_relay_for_its_own_identity() {
 
 #[test]
 fn a_leader_whose_port_relays_its_stream_posts_no_second_copy() {
-    let events_on_bus = |world: &World| {
-        world
-            .bus
-            .borrow()
+    /// How many events a new leader posts for one invalidation, after a hello with `identity`
+    /// (`None`: a hello without one), on a port that does (or does not) relay by itself.
+    fn relayed_by_tab(port_relays: bool, identity: Option<&str>) -> usize {
+        let world = World::new();
+        let (mut a, _) = world.tab(1, Role::Follower, Some(c(2)));
+        a.port().relays_itself = port_relays;
+        a.lock_granted();
+        let (g, _) = a.port().opened[0].clone();
+        match identity {
+            Some(identity) => hello(&mut a, g, c(2), identity),
+            None => {
+                let data = format!(
+                    r#"{{"protocol":1,"epoch":{EPOCH},"cursor":"{}","heartbeat_ms":15000}}"#,
+                    c(2)
+                );
+                a.stream_event(
+                    g,
+                    Sse {
+                        name: "hello",
+                        data: &data,
+                        last_event_id: "",
+                    },
+                );
+            }
+        }
+        invalidate(&mut a, g, c(3), "todos");
+        let posted = world.bus.borrow();
+        posted
             .iter()
             .filter(|m| matches!(m, TabMessage::Event { .. }))
             .count()
-    };
+    }
     // The port (the browser's stream worker) relays: the tab does not post the event again.
-    let world = World::new();
-    let (mut a, _) = world.tab(1, Role::Follower, Some(c(2)));
-    a.port().relays_itself = true;
-    a.lock_granted();
-    let (g, _) = a.port().opened[0].clone();
-    hello(&mut a, g, c(2), "ada");
-    invalidate(&mut a, g, c(3), "todos");
-    assert_eq!(
-        events_on_bus(&world),
-        0,
-        "the port relayed it; the tab posts no copy"
-    );
-
-    // A port that relays, but a hello without the tab's identity (the worker checks the same
-    // identity and stays silent): the tab relays.
-    let world = World::new();
-    let (mut a, _) = world.tab(1, Role::Follower, Some(c(2)));
-    a.port().relays_itself = true;
-    a.lock_granted();
-    let (g, _) = a.port().opened[0].clone();
-    let data = format!(
-        r#"{{"protocol":1,"epoch":{EPOCH},"cursor":"{}","heartbeat_ms":15000}}"#,
-        c(2)
-    );
-    a.stream_event(
-        g,
-        Sse {
-            name: "hello",
-            data: &data,
-            last_event_id: "",
-        },
-    );
-    invalidate(&mut a, g, c(3), "todos");
-    assert_eq!(
-        events_on_bus(&world),
-        1,
-        "the tab relays what the port does not"
-    );
-
+    assert_eq!(relayed_by_tab(true, Some("ada")), 0);
+    // A hello without the tab's identity: the worker checks the same identity and stays
+    // silent, so the tab relays.
+    assert_eq!(relayed_by_tab(true, None), 1);
     // A port without a relay of its own (no worker): the tab relays.
-    let world = World::new();
-    let (mut a, _) = world.tab(1, Role::Follower, Some(c(2)));
-    a.lock_granted();
-    let (g, _) = a.port().opened[0].clone();
-    hello(&mut a, g, c(2), "ada");
-    invalidate(&mut a, g, c(3), "todos");
-    assert_eq!(events_on_bus(&world), 1);
+    assert_eq!(relayed_by_tab(false, Some("ada")), 1);
 }
