@@ -199,8 +199,12 @@ fn shared_name(base_path: &str, identity: Option<&str>) -> Option<String> {
         return None;
     }
     let origin = window.location().origin().ok()?;
+    // The version of the tabs' messages is part of the name: during a deploy, pages of the old
+    // and the new version each elect their own leader instead of ignoring each other's
+    // messages and taking the lock from each other.
     Some(format!(
-        "leptos_query_tags {origin}{base_path} {}",
+        "leptos_query_tags/{} {origin}{base_path} {}",
+        super::wire::TAB_PROTOCOL,
         identity.unwrap_or("unknown")
     ))
 }

@@ -127,6 +127,10 @@ pub(crate) struct LeaderStatus {
     pub(crate) reconnects: u32,
 }
 
+/// The version of [`TabMessage`]'s encoding, part of the tabs' lock and channel name: change it
+/// with the encoding. (2: JS arrays of strings; 1 was JSON text.)
+pub(crate) const TAB_PROTOCOL: u32 = 2;
+
 /// Messages between the tabs of one browser profile, over a `BroadcastChannel` whose name
 /// carries the origin, the hub's base path and the user's identity.
 #[derive(Clone, Debug, PartialEq)]
