@@ -10,9 +10,14 @@ fn db() -> Result<Db, ServerFnError> {
 }
 
 /// All todos, oldest first. The server function is a `GET`: no HTTP cache may keep its
-/// answer (only the query cache, which invalidations reach, may).
+/// answer (only the query cache, which invalidations reach, may). Only its own answer: a page
+/// rendered on the server calls this too, and a page answered `no-store` would be kept out of
+/// the browser's back/forward cache.
 pub async fn list() -> Result<Vec<Todo>, ServerFnError> {
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+    use leptos::server_fn::ServerFn;
+    let called = use_context::<http::request::Parts>()
+        .is_some_and(|request| request.uri.path() == crate::app::todos::ListTodos::PATH);
+    if let (true, Some(response)) = (called, use_context::<leptos_axum::ResponseOptions>()) {
         response.insert_header(
             http::header::CACHE_CONTROL,
             http::HeaderValue::from_static("no-store"),

@@ -110,6 +110,7 @@ const WARMUP = Math.max(1, positive('warmup', opts.warmup, true)); // >= 1: the 
 const TABS = positive('tabs', opts.tabs, true);
 const MUTATIONS = positive('mutations', opts.mutations);
 const BLOCK = positive('block', opts.block);
+if (opts.trace && !opts.only) fail('--trace needs --only leptos|react');
 if (TABS === 1) fail('--tabs needs at least 2 tabs');
 if (opts.only && !['leptos', 'react'].includes(opts.only)) fail('--only is leptos or react');
 const LEADER = opts.leader.toLowerCase();
@@ -256,10 +257,22 @@ function treeCpuMs(pid) {
   return total;
 }
 
-/** This script's child processes now (to find the browser Playwright starts). */
-function childPids() {
-  const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(process.pid)], { encoding: 'utf8' });
-  return new Set(out.split('\n').map((l) => Number(l.trim())).filter(Boolean));
+/** This script's child processes now that run Chromium (to find the browser Playwright
+ * starts), from `/proc`. */
+function chromiumChildren() {
+  const pids = new Set();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+      if (ppid === process.pid && comm.startsWith('chrom')) pids.add(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }
 
 /** The React peer (building its bundle first if it is missing). */
@@ -559,9 +572,14 @@ async function newBrowser() {
 /** Opens tabs A and B of `system` on `server` in a browser of their own, finds the mutation's
  * and the list's URLs and warms up. Returns the session `measure` continues. */
 async function openLatency(system, server) {
-  const before = childPids();
+  const before = chromiumChildren();
   const browser = await newBrowser();
-  const browserPid = [...childPids()].find((pid) => !before.has(pid) && pid !== server.pid);
+  const started = [...chromiumChildren()].filter((pid) => !before.has(pid));
+  if (started.length !== 1) {
+    await browser.close();
+    throw new Error(`cannot tell the browser's process (new Chromium children: ${started.join(' ') || 'none'})`);
+  }
+  const browserPid = started[0];
   try {
     const context = await browser.newContext();
     const { streamPath } = SYSTEMS[system];
@@ -643,7 +661,6 @@ async function measureLatency(servers) {
     // end of B's refetch, body read, DOM).
     let traceSync = null;
     if (opts.trace) {
-      if (sessions.length !== 1) fail('--trace needs --only');
       const { browser, b } = sessions[0];
       await browser.startTracing(b.page, {
         path: `${opts.trace}.json`,

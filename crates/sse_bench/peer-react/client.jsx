@@ -4,7 +4,11 @@
 //
 // The markup and behaviour follow the demo's (same classes, same label and button; the add is
 // optimistic with a provisional row, the list says `aria-busy` while it refetches, the card
-// says `saving` while a write is pending), so the two pages do the same work and one driver
+// says `saving` while a write is pending). One difference is TanStack Query's and is measured
+// as such: the writing tab fetches the list twice per change (the event's invalidation and the
+// mutation's `onSettled` one, which cancels and restarts the first by default; both reach the
+// server), where the demo fetches once (its own write's event is covered by its refetch). One
+// driver
 // (`../e2e/latency.mjs`) measures both pages:
 // - `.app[data-hydrated=true]` once React has mounted the page,
 // - `.live[data-state=open]` once the event stream said hello,

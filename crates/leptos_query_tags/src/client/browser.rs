@@ -411,8 +411,8 @@ impl Source {
 /// The stream worker: it opens the `EventSource` it is sent, forwards every event to the page
 /// as `[name, data, id]`, and, while the stream's `hello` carries the expected identity, posts
 /// each `invalidate` and `reset` to the tabs' channel itself, as the leader's tab would
-/// (`TabMessage::Event`: `["event", from, name, id, data]`). The page relays none of those
-/// itself (see [`Relay`]).
+/// (`TabMessage::Event`: `["event", from, name, id, data]`). Followers keep the first copy of
+/// an event; the page's own relay of it comes second (see [`Relay`] for why it stays).
 const STREAM_WORKER: &str = r#"onmessage = (m) => {
   const [url, channelName, from, identity] = m.data;
   const channel = channelName ? new BroadcastChannel(channelName) : null;
@@ -567,12 +567,12 @@ impl Port for BrowserPort {
         js_sys::Math::random()
     }
 
-    fn open_stream(&mut self, generation: u32, url: &str, relay: Option<Relay>) -> bool {
+    fn open_stream(&mut self, generation: u32, url: &str, relay: Option<Relay>) {
         self.close_stream();
         if let Some(relay) = relay {
             if let Some(source) = self.open_in_worker(generation, url, relay) {
                 self.source = Some(source);
-                return true;
+                return;
             }
         }
         let source = match EventSource::new(url) {
@@ -588,7 +588,7 @@ impl Port for BrowserPort {
                         with_tab(&runtime, |tab| tab.stream_error(generation));
                     }
                 });
-                return false;
+                return;
             }
         };
         let mut listeners = Vec::new();
@@ -635,7 +635,6 @@ impl Port for BrowserPort {
             source,
             _listeners: listeners,
         });
-        false
     }
 
     fn close_stream(&mut self) {

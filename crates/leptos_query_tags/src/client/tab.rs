@@ -40,10 +40,11 @@ pub(crate) const STEAL_AFTER_MS: u64 = 5_000;
 /// How a leader's stream is relayed before this tab's thread sees it. The browser port opens a
 /// leader's stream in a worker, which posts each event to the other tabs itself (the same
 /// message the tab would post, from `from`): a leader busy rendering does not delay the other
-/// tabs, and the tab itself relays nothing of that stream (one copy per event on the channel).
-/// Only while the stream says hello with `identity`: a stream of another user (the session
-/// changed) is never relayed to this user's tabs, and a hello without that identity leaves the
-/// relaying to the tab.
+/// tabs. The tab still relays what it handles; followers keep the first copy (by event id).
+/// That second copy is needed: a follower that joins after the worker posted an event, while
+/// the leader's page has not handled it yet, gets a catch-up without it and only the page's
+/// copy brings it. Only while the stream says hello with `identity`: a stream of another user
+/// (the session changed) is never relayed to this user's tabs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Relay {
     /// The leader's tab id, as its own messages carry it.
@@ -77,10 +78,9 @@ pub(crate) trait Port {
     /// A uniform random number in `[0, 1)`.
     fn random(&mut self) -> f64;
     /// Opens an `EventSource` on `url`; its events come back tagged with `generation`.
-    /// `relay`: given to a leader, whose port may relay the stream's events to the other tabs
-    /// as they arrive (see [`Relay`]); `true` if it does (the tab then relays nothing itself
-    /// once the stream's hello carries the relay's identity).
-    fn open_stream(&mut self, generation: u32, url: &str, relay: Option<Relay>) -> bool;
+    /// `relay`: given to a leader, whose port relays the stream's events to the other tabs as
+    /// they arrive (see [`Relay`]).
+    fn open_stream(&mut self, generation: u32, url: &str, relay: Option<Relay>);
     /// Closes the `EventSource`, if one is open.
     fn close_stream(&mut self);
     /// `GET url`, reading the status and (for an error) the body; answers with `generation`.
@@ -146,10 +146,6 @@ pub(crate) struct Tab<P: Port> {
     last_heard: u64,
     caught_up: bool,
     stopped: bool,
-    /// The port relays the current stream's events itself ([`Port::open_stream`]'s answer).
-    port_relays: bool,
-    /// ... and the stream's hello carried this tab's identity: the tab relays nothing.
-    relayed_by_port: bool,
 }
 
 impl<P: Port> Tab<P> {
@@ -180,8 +176,6 @@ impl<P: Port> Tab<P> {
             last_heard: now,
             caught_up: false,
             stopped: false,
-            port_relays: false,
-            relayed_by_port: false,
         }
     }
 
@@ -285,8 +279,7 @@ impl<P: Port> Tab<P> {
             }),
             _ => None,
         };
-        self.relayed_by_port = false;
-        self.port_relays = self.port.open_stream(self.generation, &url, relay);
+        self.port.open_stream(self.generation, &url, relay);
     }
 
     fn close(&mut self) {
@@ -450,11 +443,6 @@ impl<P: Port> Tab<P> {
                     }
                 }
                 self.stream = Stream::Live;
-                // The port's relay checks the same identity (see `Relay`).
-                self.relayed_by_port = self.port_relays
-                    && self.role == Role::Leader
-                    && hello.identity.is_some()
-                    && hello.identity == self.identity;
                 self.failures = 0;
                 self.received.follow_from(hello.cursor);
                 let reconnected = self.ever_live;
@@ -474,7 +462,7 @@ impl<P: Port> Tab<P> {
                 }
                 let raw = RawEvent::of(sse);
                 // Relay first: the other tabs start their refetches while this one applies.
-                if self.role == Role::Leader && !self.relayed_by_port {
+                if self.role == Role::Leader {
                     self.port.post(&TabMessage::Event {
                         from: self.id,
                         event: raw.clone(),

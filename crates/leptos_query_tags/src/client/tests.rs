@@ -38,8 +38,6 @@ struct Fake {
     bus: Bus,
     steals: usize,
     switched: Vec<String>,
-    /// Whether `open_stream` answers that the port relays a leader's stream itself.
-    relays_itself: bool,
 }
 
 impl Port for Fake {
@@ -49,11 +47,9 @@ impl Port for Fake {
     fn random(&mut self) -> f64 {
         self.random
     }
-    fn open_stream(&mut self, generation: u32, url: &str, relay: Option<Relay>) -> bool {
+    fn open_stream(&mut self, generation: u32, url: &str, relay: Option<Relay>) {
         self.opened.push((generation, url.to_owned()));
-        let relays = self.relays_itself && relay.is_some();
         self.relays.push(relay);
-        relays
     }
     fn close_stream(&mut self) {
         self.closed += 1;
@@ -711,47 +707,4 @@ fn only_a_leader_opens_its_stream_with_a_relay_for_its_own_identity() {
     );
     let (mut follower, _) = world.tab(3, Role::Follower, None);
     assert!(follower.port().opened.is_empty() && follower.port().relays.is_empty());
-}
-
-#[test]
-fn a_leader_whose_port_relays_its_stream_posts_no_second_copy() {
-    /// How many events a new leader posts for one invalidation, after a hello with `identity`
-    /// (`None`: a hello without one), on a port that does (or does not) relay by itself.
-    fn relayed_by_tab(port_relays: bool, identity: Option<&str>) -> usize {
-        let world = World::new();
-        let (mut a, _) = world.tab(1, Role::Follower, Some(c(2)));
-        a.port().relays_itself = port_relays;
-        a.lock_granted();
-        let (g, _) = a.port().opened[0].clone();
-        match identity {
-            Some(identity) => hello(&mut a, g, c(2), identity),
-            None => {
-                let data = format!(
-                    r#"{{"protocol":1,"epoch":{EPOCH},"cursor":"{}","heartbeat_ms":15000}}"#,
-                    c(2)
-                );
-                a.stream_event(
-                    g,
-                    Sse {
-                        name: "hello",
-                        data: &data,
-                        last_event_id: "",
-                    },
-                );
-            }
-        }
-        invalidate(&mut a, g, c(3), "todos");
-        let posted = world.bus.borrow();
-        posted
-            .iter()
-            .filter(|m| matches!(m, TabMessage::Event { .. }))
-            .count()
-    }
-    // The port (the browser's stream worker) relays: the tab does not post the event again.
-    assert_eq!(relayed_by_tab(true, Some("ada")), 0);
-    // A hello without the tab's identity: the worker checks the same identity and stays
-    // silent, so the tab relays.
-    assert_eq!(relayed_by_tab(true, None), 1);
-    // A port without a relay of its own (no worker): the tab relays.
-    assert_eq!(relayed_by_tab(false, Some("ada")), 1);
 }

@@ -25,9 +25,10 @@ pub(crate) fn sleep(duration: Duration) -> BoxFuture<'static, ()> {
     waited.map(|_| ()).boxed()
 }
 
-/// Runs `work` in a later task of low priority: after what the current one started (the
-/// refetches an event began) and after the answers to those, where the browser has
-/// `scheduler.postTask` (`background` priority); else after a zero timeout.
+/// Runs `work` in a later task: at `background` priority where the browser has
+/// `scheduler.postTask` (it yields to the tasks the current one started, such as the
+/// responses to the refetches an event began; a busy page may put it off), else after a zero
+/// timeout.
 pub(crate) fn later(work: impl FnOnce() + 'static) {
     use wasm_bindgen::{JsCast, JsValue};
     let work = wasm_bindgen::closure::Closure::once_into_js(work);
