@@ -1,8 +1,32 @@
 //! Events as the runtime handles them, and the messages tabs send each other.
 
 use super::live::ConnectionState;
-use crate::protocol::{event, Cursor, Hello, Invalidation, Reset};
+use crate::protocol::{event, Cursor};
 use crate::tags::TagPattern;
+use serde::Deserialize;
+
+/// What the runtime reads of a `hello` ([`crate::protocol::Hello`]); the other fields are
+/// skipped. Decoders of only these fields are less code in the wasm, and a newer hub's extra or
+/// changed fields do not make the event unreadable.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub(crate) struct Hello {
+    pub(crate) epoch: u64,
+    pub(crate) cursor: Cursor,
+    #[serde(default)]
+    pub(crate) identity: Option<String>,
+}
+
+/// What the runtime reads of an `invalidate` ([`crate::protocol::Invalidation`]).
+#[derive(Deserialize)]
+struct Invalidation {
+    tags: Vec<TagPattern>,
+}
+
+/// What the runtime reads of a `reset` ([`crate::protocol::Reset`]): where the stream goes on.
+#[derive(Deserialize)]
+struct Reset {
+    cursor: Cursor,
+}
 
 /// One event of the hub's stream, parsed.
 #[derive(Clone, Debug, PartialEq)]
