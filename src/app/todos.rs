@@ -20,8 +20,8 @@ pub struct Todo {
 /// Longest title accepted, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
-/// All todos, oldest first. A read: `GET` (a browser starts a `GET` faster than a `POST`
-/// with a body; see docs/benchmarks.md).
+/// All todos, oldest first. A read: `GET` (a browser starts a `GET` with less work than a
+/// `POST` with a body; see docs/benchmarks.md).
 #[server(input = leptos::server_fn::codec::GetUrl)]
 pub async fn list_todos() -> Result<Vec<Todo>, ServerFnError> {
     crate::server::todos::list().await

@@ -225,27 +225,43 @@ function describeFile(path) {
   return `${relative(root, path)} ${size} bytes, ${mtime.toISOString()}, sha256 ${sha}`;
 }
 
-/** CPU time (user + system, ms) used so far by `pid` and every process below it, from
- * `/proc` (Linux). Processes that ended are not counted: read it around work whose processes
- * live through it (a browser's renderers, a server). */
-function treeCpuMs(pid) {
+/** Every process now, from `/proc/<pid>/stat` (Linux): pid, parent, command and CPU time
+ * (user + system, ms). Processes that end while it reads are left out. */
+function processes() {
   const ticks = 100; // USER_HZ on Linux
-  const children = new Map();
-  const cpu = new Map();
+  const list = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let stat;
     try {
       stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
     } catch {
-      continue;
+      continue; // gone meanwhile
     }
     // The command sits in parentheses and may hold spaces: fields count from after it.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ppid = Number(fields[1]);
-    cpu.set(Number(entry), ((Number(fields[11]) + Number(fields[12])) * 1000) / ticks);
-    if (!children.has(ppid)) children.set(ppid, []);
-    children.get(ppid).push(Number(entry));
+    const close = stat.lastIndexOf(')');
+    const fields = stat.slice(close + 2).split(' ');
+    list.push({
+      pid: Number(entry),
+      ppid: Number(fields[1]),
+      comm: stat.slice(stat.indexOf('(') + 1, close),
+      cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / ticks,
+    });
+  }
+  return list;
+}
+
+/** CPU time (ms) used so far by `pid` and every process below it. Processes that ended are not
+ * counted: read it around work whose processes live through it (a browser's renderers, a
+ * server). */
+function treeCpuMs(pid) {
+  const all = processes();
+  const children = new Map();
+  const cpu = new Map();
+  for (const p of all) {
+    cpu.set(p.pid, p.cpuMs);
+    if (!children.has(p.ppid)) children.set(p.ppid, []);
+    children.get(p.ppid).push(p.pid);
   }
   let total = 0;
   const stack = [pid];
@@ -258,21 +274,13 @@ function treeCpuMs(pid) {
 }
 
 /** This script's child processes now that run Chromium (to find the browser Playwright
- * starts), from `/proc`. */
+ * starts). */
 function chromiumChildren() {
-  const pids = new Set();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
-      if (ppid === process.pid && comm.startsWith('chrom')) pids.add(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
+  return new Set(
+    processes()
+      .filter((p) => p.ppid === process.pid && p.comm.startsWith('chrom'))
+      .map((p) => p.pid),
+  );
 }
 
 /** The React peer (building its bundle first if it is missing). */

@@ -50,9 +50,8 @@ pub struct QueryKey {
 
 impl QueryKey {
     /// The key of `name` at `key`, for values of type `V`. A key that does not serialize (a map
-    /// with non-string keys, say) is a programming error: it is reported (`tracing` on the server, the console in the
-    /// browser) and
-    /// all such keys of that query share one entry.
+    /// with non-string keys, say) is a programming error: it is reported (`tracing` on the
+    /// server, the console in the browser) and all such keys of that query share one entry.
     pub fn new<V: 'static>(name: &str, key: &impl Serialize) -> Self {
         let key = serde_json::to_string(key).unwrap_or_else(|error| {
             crate::platform::warn(format_args!(

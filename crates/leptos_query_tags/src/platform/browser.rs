@@ -4,6 +4,7 @@ use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::time::Duration;
+use wasm_bindgen::JsValue;
 
 /// Retries of a failed fetch by default: a browser's network fails now and then.
 pub(crate) const DEFAULT_RETRY: u32 = 3;
@@ -30,30 +31,42 @@ pub(crate) fn sleep(duration: Duration) -> BoxFuture<'static, ()> {
 /// responses to the refetches an event began; a busy page may put it off), else after a zero
 /// timeout.
 pub(crate) fn later(work: impl FnOnce() + 'static) {
-    use wasm_bindgen::{JsCast, JsValue};
+    use wasm_bindgen::JsCast;
     let work = wasm_bindgen::closure::Closure::once_into_js(work);
-    let global = js_sys::global();
-    let post_task = js_sys::Reflect::get(&global, &JsValue::from_str("scheduler"))
-        .ok()
-        .filter(JsValue::is_object)
-        .and_then(|scheduler| {
-            let post = js_sys::Reflect::get(&scheduler, &JsValue::from_str("postTask")).ok()?;
-            Some((scheduler, post.dyn_into::<js_sys::Function>().ok()?))
-        });
-    if let Some((scheduler, post)) = post_task {
-        let options = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(
-            &options,
-            &JsValue::from_str("priority"),
-            &JsValue::from_str("background"),
-        );
-        if post.call2(&scheduler, &work, &options).is_ok() {
-            return;
+    let posted = POST_TASK.with(|post| {
+        post.as_ref()
+            .is_some_and(|(scheduler, post, options)| post.call2(scheduler, &work, options).is_ok())
+    });
+    if !posted {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback(work.unchecked_ref());
         }
     }
-    if let Some(window) = web_sys::window() {
-        let _ = window.set_timeout_with_callback(work.unchecked_ref());
-    }
+}
+
+thread_local! {
+    /// `scheduler`, its `postTask` and `{ priority: "background" }`, looked up once per page;
+    /// `None` where the browser has no `scheduler.postTask`.
+    static POST_TASK: Option<(JsValue, js_sys::Function, js_sys::Object)> = {
+        use wasm_bindgen::JsCast;
+        let scheduler = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("scheduler"))
+            .ok()
+            .filter(JsValue::is_object);
+        scheduler.and_then(|scheduler| {
+            let post = js_sys::Reflect::get(&scheduler, &JsValue::from_str("postTask"))
+                .ok()?
+                .dyn_into::<js_sys::Function>()
+                .ok()?;
+            let options = js_sys::Object::new();
+            js_sys::Reflect::set(
+                &options,
+                &JsValue::from_str("priority"),
+                &JsValue::from_str("background"),
+            )
+            .ok()?;
+            Some((scheduler, post, options))
+        })
+    };
 }
 
 /// A warning for the developer: the browser's console (no logging framework in the wasm).
