@@ -41,6 +41,8 @@ for feature in hydrate csr; do
   cargo check -p leptos_query_tags --no-default-features --features "$feature" --target wasm32-unknown-unknown
 done
 cargo check -p leptos_query_tags --features hydrate,devtools --target wasm32-unknown-unknown
+# `Local` (non-`Send` query data) exists with `csr` only; its example compiles natively there.
+cargo test -p leptos_query_tags --features csr --doc query::local
 
 step "library: the package (what crates.io would get) and the API docs (-D warnings, missing_docs denied)"
 # --allow-dirty: the checks are about the package's contents; CI's clone is clean anyway.

@@ -16,6 +16,12 @@ test('a todo added in one browser reaches another live', async ({ browser }) => 
   await openApp(pageA);
   await openApp(pageB);
 
+  // The list as browser objects (a `Local<js_sys::Array>`, not `Send`) is query data too.
+  const jsCount = pageB.locator('[data-js-count]');
+  await expect(jsCount).toHaveAttribute('data-js-count', /^\d+$/);
+  const before = Number(await jsCount.getAttribute('data-js-count'));
+  await expect(pageB.getByRole('listitem')).toHaveCount(before);
+
   const title = `Water the plants ${Date.now().toString(36)}`;
   // B refetches the list only because of the hub's event: it never clicks or reloads.
   const refetched = pageB.waitForResponse(
@@ -26,6 +32,8 @@ test('a todo added in one browser reaches another live', async ({ browser }) => 
   await expect(pageA.getByRole('listitem').filter({ hasText: title })).toHaveCount(1);
   await refetched;
   await expect(pageB.getByRole('listitem').filter({ hasText: title })).toHaveCount(1);
+  // The same event refetched the non-`Send` query in B.
+  await expect(jsCount).toHaveAttribute('data-js-count', String(before + 1));
 
   // A refused title (the backend answers 422) shows its error and publishes nothing.
   await pageA.getByLabel('New todo').fill('x'.repeat(201));

@@ -3,6 +3,7 @@
 use crate::{tags, Todo};
 use leptos::prelude::*;
 use leptos_query_tags::prelude::*;
+use leptos_query_tags::query::Local;
 
 /// `GET /api/todos`.
 async fn list_todos() -> Result<Vec<Todo>, String> {
@@ -35,6 +36,23 @@ fn todos_query() -> Query<(), Vec<Todo>, String> {
     Query::new("todos", |()| list_todos()).tags(|_| vec![tags::todos::list()])
 }
 
+/// `GET /api/todos` parsed by the browser's own `JSON.parse`: the data is a `js_sys::Array`,
+/// which is not `Send`. `Local` lets it be query data in this client-side-rendered app.
+async fn todos_as_js() -> Result<Local<js_sys::Array>, String> {
+    let response = gloo_net::http::Request::get("/api/todos")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    let parsed = js_sys::JSON::parse(&text).map_err(|_| "GET /api/todos: not JSON".to_owned())?;
+    Ok(Local::new(js_sys::Array::from(&parsed)))
+}
+
+/// The same list as browser objects, kept live by the same tag.
+fn todos_js_query() -> Query<(), Local<js_sys::Array>, String> {
+    Query::new("todos-js", |()| todos_as_js()).tags(|_| vec![tags::todos::list()])
+}
+
 /// The app: the provider opens the event stream as soon as the app mounts.
 #[component]
 pub fn App() -> impl IntoView {
@@ -44,6 +62,7 @@ pub fn App() -> impl IntoView {
                 <h1>"Todos (SPA)"</h1>
                 <Status />
                 <Todos />
+                <JsCount />
             </main>
         </QueryTagsProvider>
     }
@@ -84,6 +103,18 @@ fn Todos() -> impl IntoView {
                 todos.into_iter().map(|t| view! { <li>{t.title}</li> }).collect_view()
             })}
         </ul>
+    }
+}
+
+/// How many todos the browser-side `js_sys::Array` holds.
+#[component]
+fn JsCount() -> impl IntoView {
+    let todos = use_query(&todos_js_query(), || ());
+    let count = move || todos.data().map(|todos| todos.length());
+    view! {
+        <p data-js-count=move || count().map(|n| n.to_string())>
+            {move || count().map(|n| format!("{n} todos, as parsed by the browser"))}
+        </p>
     }
 }
 

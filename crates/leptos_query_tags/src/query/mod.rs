@@ -12,12 +12,15 @@
 //! | [`InfiniteQuery`] / [`use_infinite_query`] | pages loaded one after another, refetched in order |
 //! | [`use_mutation`] / [`MutationOptions`] | a change, optimistic update, pending state |
 //! | [`QueryClient`] | the cache: prefetch, get / set data, invalidate, cancel |
+//! | `Local` | (`csr`) data that is not `Send`: browser objects as query data |
 //!
 //! The provider that keeps these queries live ([`QueryTagsProvider`](crate::client::QueryTagsProvider))
 //! and the browser runtime behind it are in [`client`](crate::client); this module knows
 //! neither the browser runtime nor the server.
 
 mod infinite;
+#[cfg(any(feature = "csr", test))]
+mod local;
 mod maybe_send;
 mod mutation;
 mod options;
@@ -25,6 +28,9 @@ mod query_client;
 mod use_query;
 
 pub use infinite::{use_infinite_query, InfiniteQuery, InfiniteQueryResult, Pages};
+#[cfg(any(feature = "csr", test))]
+#[cfg_attr(docsrs, doc(cfg(feature = "csr")))]
+pub use local::Local;
 pub use maybe_send::MaybeSend;
 pub use mutation::{
     mutation_on, use_mutation, Mutation, MutationCancelled, MutationOptions, MutationStatus,
