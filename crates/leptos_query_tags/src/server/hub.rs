@@ -281,7 +281,8 @@ impl HubBuilder {
     /// Creates the hub.
     pub fn build(self) -> Hub {
         let hub = Hub {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|weak| Inner {
+                link: Arc::new(Link(weak.clone())),
                 shared: self.shared_log(),
                 counts: Mutex::new(Counts::default()),
                 log: Mutex::new(Log {
@@ -386,6 +387,9 @@ struct Inner {
     config: HubBuilder,
     /// The log shared with other instances, if any (events are ordered there, not here).
     shared: Option<Arc<dyn SharedLog>>,
+    /// What the shared log's tasks hold of the hub (made once: a publish through the shared
+    /// log hands it over again without allocating).
+    link: Arc<Link>,
     log: Mutex<Log>,
     counts: Mutex<Counts>,
     fanout: Arc<Fanout>,
@@ -852,9 +856,7 @@ impl Hub {
     /// runtime, at the next call).
     fn start_shared(&self) {
         if let Some(shared) = &self.inner.shared {
-            shared
-                .clone()
-                .start(Arc::new(Link(Arc::downgrade(&self.inner))));
+            shared.clone().start(self.inner.link.clone());
         }
     }
 

@@ -141,7 +141,7 @@ impl<K: Hash + Eq + Clone> TagIndex<K> {
     /// ```
     pub fn insert(&mut self, key: K, tags: impl IntoIterator<Item = Tag>) {
         let mut tags: Vec<Tag> = tags.into_iter().collect();
-        tags.sort();
+        tags.sort_unstable();
         tags.dedup();
         if self.tags_of.get(&key) == Some(&tags) {
             return;
