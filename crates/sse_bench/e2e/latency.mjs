@@ -633,6 +633,10 @@ async function measure(session, n) {
     if (!refetch) throw new Error(`${system}: no Resource Timing entry for B's refetch`);
     const { at, rows } = seen[0];
     const body = await b.body(urls.listUrl, refetch.start);
+    // A's own refetch of the list after its write: how much earlier A holds the data B waits
+    // for (what taking it from A over the channel, instead of fetching it, could gain).
+    const own = await a.entry(urls.listUrl, request.start);
+    const ownBody = own ? await a.body(urls.listUrl, own.start) : null;
     samples.push({
       total: at - request.start,
       request: request.end - request.start,
@@ -641,6 +645,7 @@ async function measure(session, n) {
       render: at - refetch.end,
       bodyRead: body === null ? NaN : body - refetch.end,
       bodyToDom: body === null ? NaN : at - body,
+      ownBodyLead: body === null || ownBody === null ? NaN : body - ownBody,
       moments: { start: refetch.start, responseEnd: refetch.end, body, dom: at },
       rows,
     });
@@ -843,6 +848,15 @@ function printLatency(results) {
     results.map(({ system, samples }) => {
       const med = (k) => ms(summarize(samples.map((x) => x[k]).filter(Number.isFinite)).p50);
       return [SYSTEMS[system].label, med('bodyRead'), med('bodyToDom')];
+    }),
+  );
+  // Would B gain from A's data? A refetches the list after its own write anyway.
+  console.log(`\nA's own refetch of the list: how much earlier its body reached A's code than B's reached B's (median, ms; > 0: A first)`);
+  table(
+    ['system', 'lead of A', 'changes with an A refetch'],
+    results.map(({ system, samples }) => {
+      const leads = samples.map((x) => x.ownBodyLead).filter(Number.isFinite);
+      return [SYSTEMS[system].label, ms(summarize(leads).p50), `${leads.length}/${samples.length}`];
     }),
   );
   // Step 4 against the list's length: the first and the last fifth of the run.

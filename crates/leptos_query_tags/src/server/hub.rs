@@ -62,10 +62,16 @@ pub struct HubBuilder {
     /// Redis URL and key prefix, when the log is shared.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     redis: Option<(String, String)>,
-    #[cfg(feature = "server-cache")]
-    server_cache: Option<super::ServerCache>,
+    #[cfg_attr(not(feature = "server-cache"), allow(dead_code))]
+    server_cache: CacheSlot,
     js_client: bool,
 }
+
+/// Where the builder keeps the server cache it was given: nothing without `server-cache`.
+#[cfg(feature = "server-cache")]
+type CacheSlot = Option<super::ServerCache>;
+#[cfg(not(feature = "server-cache"))]
+type CacheSlot = ();
 
 impl Default for HubBuilder {
     fn default() -> Self {
@@ -85,8 +91,7 @@ impl Default for HubBuilder {
             prometheus_endpoint: false,
             redis: None,
             js_client: true,
-            #[cfg(feature = "server-cache")]
-            server_cache: None,
+            server_cache: CacheSlot::default(),
         }
     }
 }
