@@ -68,6 +68,8 @@ step "browser tests (Playwright + Chromium against the release server)"
 (cd end2end && npx playwright test)
 
 step "examples/minimal: built as a new user builds it (its own workspace and Cargo.lock, this target/)"
+# The examples link two more debug servers: if a link fails, this says whether the disk was full.
+df -h . | tail -1
 # cargo-leptos runs the wasm-bindgen-cli that setup installed for the root Cargo.lock.
 wb_version() { awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$1"; }
 for example in minimal spa; do

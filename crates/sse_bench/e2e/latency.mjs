@@ -273,6 +273,43 @@ function treeCpuMs(pid) {
   return total;
 }
 
+/** What a Chromium process does, from its command line: `renderer` (the tabs, and their
+ * workers), `gpu`, `network`, `browser` (the main process), or `other` (zygotes, utilities). */
+function processKind(pid) {
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return 'other';
+  }
+  if (!cmdline.includes('--type=')) return 'browser';
+  if (cmdline.includes('--type=renderer')) return 'renderer';
+  if (cmdline.includes('--type=gpu-process')) return 'gpu';
+  if (cmdline.includes('network.mojom.NetworkService')) return 'network';
+  return 'other';
+}
+
+/** CPU time (ms) used so far by `pid` and every process below it, by [`processKind`]. */
+function treeCpuByKind(pid) {
+  const all = processes();
+  const children = new Map();
+  const cpu = new Map();
+  for (const p of all) {
+    cpu.set(p.pid, p.cpuMs);
+    if (!children.has(p.ppid)) children.set(p.ppid, []);
+    children.get(p.ppid).push(p.pid);
+  }
+  const kinds = {};
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop();
+    const kind = processKind(p);
+    kinds[kind] = (kinds[kind] || 0) + (cpu.get(p) || 0);
+    stack.push(...(children.get(p) || []));
+  }
+  return kinds;
+}
+
 /** This script's child processes now that run Chromium (to find the browser Playwright
  * starts). */
 function chromiumChildren() {
@@ -612,7 +649,7 @@ async function openLatency(system, server) {
     console.log(`  opened first: ${LEADER.toUpperCase()}; in front: A`);
     console.log(`  event streams: ${await streamHolders([a, b])}`);
     for (let i = 1; i < WARMUP; i++) await change(system, a, [b]);
-    return { system, browser, browserPid, serverPid: server.pid, context, a, b, urls, samples: [], cpu: { browser: 0, server: 0 } };
+    return { system, browser, browserPid, serverPid: server.pid, context, a, b, urls, samples: [], cpu: { browser: 0, server: 0, kinds: {} } };
   } catch (e) {
     await browser.close();
     throw e;
@@ -623,6 +660,7 @@ async function openLatency(system, server) {
 async function measure(session, n) {
   const { system, a, b, urls, samples } = session;
   const cpuBefore = { browser: treeCpuMs(session.browserPid), server: treeCpuMs(session.serverPid) };
+  const kindsBefore = treeCpuByKind(session.browserPid);
   for (let i = 0; i < n; i++) {
     await a.clearTimings();
     await b.clearTimings();
@@ -651,6 +689,9 @@ async function measure(session, n) {
     });
   }
   session.cpu.browser += treeCpuMs(session.browserPid) - cpuBefore.browser;
+  for (const [kind, ms] of Object.entries(treeCpuByKind(session.browserPid))) {
+    session.cpu.kinds[kind] = (session.cpu.kinds[kind] || 0) + ms - (kindsBefore[kind] || 0);
+  }
   session.cpu.server += treeCpuMs(session.serverPid) - cpuBefore.server;
 }
 
@@ -839,6 +880,17 @@ function printLatency(results) {
       SYSTEMS[system].label,
       cpu ? ms(cpu.browser / samples.length) : '-',
       cpu ? ms(cpu.server / samples.length) : '-',
+    ]),
+  );
+  // Which of the browser's processes spend it (the tabs' renderers include their workers and
+  // Playwright's scripts in the pages).
+  console.log(`\nBrowser CPU per change by process (ms)`);
+  const kinds = ['renderer', 'gpu', 'network', 'browser', 'other'];
+  table(
+    ['system', ...kinds],
+    results.map(({ system, samples, cpu }) => [
+      SYSTEMS[system].label,
+      ...kinds.map((k) => (cpu?.kinds ? ms((cpu.kinds[k] || 0) / samples.length) : '-')),
     ]),
   );
   // Step 4 split where the page's code gets the body (`Response.text()` and the like resolving).
