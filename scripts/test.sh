@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # Disk and link time: the suite builds the library, the demo and two examples in debug. Full
 # debug info made target/ 17 GB on a clean clone and a CI linker died of a bus error (the disk
 # ran out while ld wrote the examples' server). Line tables keep file:line in test backtraces at
-# about a third of the size; a clean clone gains nothing from incremental caches (3 GB).
+# about a third of the size (the workspace's [profile.dev] says the same; the examples are
+# workspaces of their own); a clean clone gains nothing from incremental caches (3 GB).
 export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
 if [ "${CI:-}" = true ]; then
   export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"

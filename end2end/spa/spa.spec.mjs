@@ -23,7 +23,8 @@ test('a todo added in one browser reaches another live', async ({ browser }) => 
   await expect(pageB.getByRole('listitem')).toHaveCount(before);
 
   const title = `Water the plants ${Date.now().toString(36)}`;
-  // B refetches the list only because of the hub's event: it never clicks or reloads.
+  // B refetches the list only because of the hub's event: it never clicks or reloads. (Two
+  // `GET /api/todos` follow each event in B, the list's and JsCount's; either one will do.)
   const refetched = pageB.waitForResponse(
     (res) => res.url().endsWith('/api/todos') && res.request().method() === 'GET',
   );

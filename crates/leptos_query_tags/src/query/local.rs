@@ -24,6 +24,13 @@ const NOT_SERIALIZABLE: &str = "a leptos_query_tags::query::Local value stays in
 ///
 /// A `Local` is never serialized: a `csr` app has no server render to send data from. Its
 /// `Serialize` and `Deserialize` answer an error (the devtools panel shows no JSON for it).
+/// Two `Local`s are equal when their values are (for a `js_sys` object: the same object, so
+/// the data of two fetches never compares equal).
+///
+/// # Panics
+///
+/// Reading, taking or dropping the value on a thread other than the one that made it panics
+/// (it never happens in a `csr` app, which has one thread).
 ///
 /// ```no_run
 /// use leptos::prelude::*;
