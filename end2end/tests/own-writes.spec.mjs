@@ -76,3 +76,42 @@ test('without the Server-Timing header (stripped by a proxy) the tab refetches o
   await expect(row(a, title)).toHaveClass(/done/);
   await context.close();
 });
+
+test("an event's record (the badge count, the log) lands after the refetch it started, never before its answer", async ({ browser }) => {
+  const a = await (await browser.newContext()).newPage();
+  const b = await (await browser.newContext()).newPage();
+  await openTodos(a);
+  await openTodos(b);
+  // B's refetch takes 300 ms: time in which B's page is idle, and a record waiting only for an
+  // idle moment would land.
+  await b.route('**/api/list_todos*', async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await route.continue();
+  });
+  // In B: when `data-events` changes, and when each list response ended (Resource Timing).
+  await b.evaluate(() => {
+    window.__counted = [];
+    new MutationObserver(() => window.__counted.push(performance.now())).observe(
+      document.querySelector('.live'),
+      { attributes: true, attributeFilter: ['data-events'] },
+    );
+    performance.clearResourceTimings();
+  });
+  const before = await events(b);
+  const title = unique('Recorded after');
+  await addTodo(a, title);
+  await expect(row(b, title)).toBeVisible();
+  await expect.poll(() => events(b)).toBe(before + 1);
+  const { counted, listEnds } = await b.evaluate(() => ({
+    counted: window.__counted,
+    listEnds: performance
+      .getEntriesByType('resource')
+      .filter((e) => e.name.includes('/api/list_todos'))
+      .map((e) => e.responseEnd),
+  }));
+  expect(listEnds.length, 'B refetched the list for the event').toBeGreaterThanOrEqual(1);
+  expect(counted.length).toBeGreaterThanOrEqual(1);
+  expect(counted[0], 'the count moved after the refetch had its answer').toBeGreaterThanOrEqual(listEnds[0]);
+  await a.context().close();
+  await b.context().close();
+});

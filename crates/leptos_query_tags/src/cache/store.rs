@@ -524,6 +524,16 @@ impl QueryCache {
             .unwrap_or_default()
     }
 
+    /// What ends when the fetch of `key` in flight does (`None`: no fetch in flight).
+    #[cfg_attr(not(any(feature = "hydrate", feature = "csr")), allow(dead_code))]
+    pub(crate) fn in_flight(&self, key: &QueryKey) -> Option<Shared<BoxFuture<'static, Outcome>>> {
+        self.state()
+            .entries
+            .get(key)
+            .and_then(|e| e.fetch.as_ref())
+            .map(|fetch| fetch.waiters.clone())
+    }
+
     pub(crate) fn data(&self, key: &QueryKey) -> Option<Value> {
         self.state().entries.get(key).and_then(|e| e.data.clone())
     }

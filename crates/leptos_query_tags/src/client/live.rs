@@ -4,11 +4,16 @@
 use crate::protocol::{Cursor, RenderStart, DEFAULT_BASE_PATH};
 use crate::query::{QueryClient, QueryOptions};
 use crate::tags::TagPattern;
+use futures::FutureExt;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
+
+/// How long an event's record waits for the refetches it started (see
+/// `QueryTagsClient::record_event`).
+pub(crate) const LOG_WAIT_MS: u64 = 1_000;
 
 /// State of the browser's connection to the hub, as honest as the browser lets it be.
 ///
@@ -222,7 +227,10 @@ impl QueryTagsClient {
         self.inner.info.get()
     }
 
-    /// The id of the last event received (reactive).
+    /// The id of the last event received (reactive). In the browser it (like
+    /// [`events_received`](Self::events_received) and the [`event_log`](Self::event_log))
+    /// moves once the refetches the event started are over (at most a second later): the
+    /// data is on screen by then, and the record never delays it.
     pub fn last_event(&self) -> Option<Cursor> {
         self.inner.last_event.get()
     }
@@ -283,13 +291,25 @@ impl QueryTagsClient {
         self.inner.state.get_untracked()
     }
 
-    /// Records an applied event (its id moves [`QueryTagsClient::last_event`]). In the browser
-    /// the record lands in a later task: the refetches the event started go first, and what
-    /// shows the log renders after them.
+    /// Records an applied event (its id moves [`QueryTagsClient::last_event`]) that started the
+    /// refetch of `refetched`. In the browser the record lands once those refetches are over
+    /// (at most [`LOG_WAIT_MS`] later), in a background task: the log and whatever shows it
+    /// render after the data, never between an event's refetch and its answer.
     #[cfg_attr(not(any(feature = "hydrate", feature = "csr", test)), allow(dead_code))]
-    pub(crate) fn record_event(&self, record: EventRecord) {
+    pub(crate) fn record_event(&self, record: EventRecord, refetched: Vec<crate::cache::QueryKey>) {
         let client = self.clone();
-        crate::platform::later(move || client.push_record(record));
+        let cache = self.queries().cache().clone();
+        // First polled after the tasks queued before it: the refetches have started by then.
+        let refetches = async move {
+            let fetches: Vec<_> = refetched
+                .iter()
+                .filter_map(|k| cache.in_flight(k))
+                .collect();
+            let all = futures::future::join_all(fetches).map(|_| ()).boxed();
+            let cap = crate::platform::sleep(std::time::Duration::from_millis(LOG_WAIT_MS));
+            futures::future::select(all, cap).await;
+        };
+        crate::platform::after(refetches, move || client.push_record(record));
     }
 
     fn push_record(&self, record: EventRecord) {

@@ -536,23 +536,31 @@ impl<P: Port> Tab<P> {
         if let Wire::Unreadable { id: None } = event {
             return; // a local refetch, not an event of the hub
         }
-        self.client.record_event(EventRecord {
-            id: event.id(),
-            kind: match event {
-                Wire::Reset { .. } => "reset",
-                _ => "invalidate",
+        let refetched = matched
+            .iter()
+            .filter(|(_, refetched)| *refetched)
+            .map(|(key, _)| key.clone())
+            .collect();
+        self.client.record_event(
+            EventRecord {
+                id: event.id(),
+                kind: match event {
+                    Wire::Reset { .. } => "reset",
+                    _ => "invalidate",
+                },
+                tags: match event {
+                    Wire::Invalidate { tags, .. } => tags.clone(),
+                    _ => Vec::new(),
+                },
+                matched: matched
+                    .into_iter()
+                    .map(|(key, refetched)| (key.to_string(), refetched))
+                    .collect(),
+                origin,
+                at_ms: self.port.now_ms(),
             },
-            tags: match event {
-                Wire::Invalidate { tags, .. } => tags.clone(),
-                _ => Vec::new(),
-            },
-            matched: matched
-                .into_iter()
-                .map(|(key, refetched)| (key.to_string(), refetched))
-                .collect(),
-            origin,
-            at_ms: self.port.now_ms(),
-        });
+            refetched,
+        );
     }
 
     /// Applies an event another tab relayed (parsed here as if from the stream).

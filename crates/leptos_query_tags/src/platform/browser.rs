@@ -30,7 +30,7 @@ pub(crate) fn sleep(duration: Duration) -> BoxFuture<'static, ()> {
 /// `scheduler.postTask` (it yields to the tasks the current one started, such as the
 /// responses to the refetches an event began; a busy page may put it off), else after a zero
 /// timeout.
-pub(crate) fn later(work: impl FnOnce() + 'static) {
+fn later(work: impl FnOnce() + 'static) {
     use wasm_bindgen::JsCast;
     let work = wasm_bindgen::closure::Closure::once_into_js(work);
     let posted = POST_TASK.with(|post| {
@@ -42,6 +42,18 @@ pub(crate) fn later(work: impl FnOnce() + 'static) {
             let _ = window.set_timeout_with_callback(work.unchecked_ref());
         }
     }
+}
+
+/// Runs `work` with [`later`] once `until` is over. `until` is first polled after the tasks
+/// queued before it (the refetches an invalidation just started among them).
+pub(crate) fn after(
+    until: impl std::future::Future<Output = ()> + 'static,
+    work: impl FnOnce() + 'static,
+) {
+    leptos::task::spawn_local(async move {
+        until.await;
+        later(work);
+    });
 }
 
 thread_local! {

@@ -11,4 +11,4 @@ mod side;
 #[path = "native.rs"]
 mod side;
 
-pub(crate) use side::{later, now, sleep, warn, DEFAULT_RETRY};
+pub(crate) use side::{after, now, sleep, warn, DEFAULT_RETRY};

@@ -25,8 +25,12 @@ pub(crate) fn sleep(_: Duration) -> BoxFuture<'static, ()> {
     futures::future::ready(()).boxed()
 }
 
-/// Runs `work` at once: there is no later task to wait for outside the browser.
-pub(crate) fn later(work: impl FnOnce() + 'static) {
+/// Runs `work` at once: there is no later task to wait for outside the browser (`_until` is
+/// not waited for).
+pub(crate) fn after(
+    _until: impl std::future::Future<Output = ()> + 'static,
+    work: impl FnOnce() + 'static,
+) {
     work();
 }
 
