@@ -305,7 +305,12 @@ impl QueryTagsClient {
                 .iter()
                 .filter_map(|k| cache.in_flight(k))
                 .collect();
-            let all = futures::future::join_all(fetches).map(|_| ()).boxed();
+            let all = async move {
+                for fetch in fetches {
+                    fetch.await;
+                }
+            }
+            .boxed();
             let cap = crate::platform::sleep(std::time::Duration::from_millis(LOG_WAIT_MS));
             futures::future::select(all, cap).await;
         };
