@@ -251,26 +251,31 @@ function processes() {
   return list;
 }
 
-/** CPU time (ms) used so far by `pid` and every process below it. Processes that ended are not
- * counted: read it around work whose processes live through it (a browser's renderers, a
- * server). */
-function treeCpuMs(pid) {
+/** `pid` and every process below it, with the CPU time (ms) each used so far. Processes that
+ * ended are not there: read it around work whose processes live through it (a browser's
+ * renderers, a server). */
+function processTree(pid) {
   const all = processes();
   const children = new Map();
-  const cpu = new Map();
+  const byPid = new Map();
   for (const p of all) {
-    cpu.set(p.pid, p.cpuMs);
+    byPid.set(p.pid, p);
     if (!children.has(p.ppid)) children.set(p.ppid, []);
     children.get(p.ppid).push(p.pid);
   }
-  let total = 0;
+  const tree = [];
   const stack = [pid];
   while (stack.length) {
     const p = stack.pop();
-    total += cpu.get(p) || 0;
+    if (byPid.has(p)) tree.push(byPid.get(p));
     stack.push(...(children.get(p) || []));
   }
-  return total;
+  return tree;
+}
+
+/** CPU time (ms) used so far by `pid` and every process below it (see [`processTree`]). */
+function treeCpuMs(pid) {
+  return processTree(pid).reduce((total, p) => total + p.cpuMs, 0);
 }
 
 /** What a Chromium process does, from its command line: `renderer` (the tabs, and their
@@ -291,21 +296,10 @@ function processKind(pid) {
 
 /** CPU time (ms) used so far by `pid` and every process below it, by [`processKind`]. */
 function treeCpuByKind(pid) {
-  const all = processes();
-  const children = new Map();
-  const cpu = new Map();
-  for (const p of all) {
-    cpu.set(p.pid, p.cpuMs);
-    if (!children.has(p.ppid)) children.set(p.ppid, []);
-    children.get(p.ppid).push(p.pid);
-  }
   const kinds = {};
-  const stack = [pid];
-  while (stack.length) {
-    const p = stack.pop();
-    const kind = processKind(p);
-    kinds[kind] = (kinds[kind] || 0) + (cpu.get(p) || 0);
-    stack.push(...(children.get(p) || []));
+  for (const p of processTree(pid)) {
+    const kind = processKind(p.pid);
+    kinds[kind] = (kinds[kind] || 0) + p.cpuMs;
   }
   return kinds;
 }

@@ -305,6 +305,9 @@ impl QueryTagsClient {
                 .iter()
                 .filter_map(|k| cache.in_flight(k))
                 .collect();
+            if fetches.is_empty() {
+                return; // nothing to wait for: no timer either
+            }
             let all = async move {
                 for fetch in fetches {
                     fetch.await;
