@@ -410,7 +410,6 @@ pub fn QueryTagsProvider(
     // Effects run in the browser only.
     Effect::new(move |_| {
         super::runtime::connect(client.clone(), start.cursor, start.identity.clone());
-        super::runtime::watch_window(client.queries().clone());
     });
     children()
 }

@@ -4,10 +4,6 @@
 
 use super::live::QueryTagsClient;
 use crate::protocol::Cursor;
-use crate::query::QueryClient;
 
 /// Opens nothing.
 pub(crate) fn connect(_: QueryTagsClient, _: Option<Cursor>, _: Option<String>) {}
-
-/// Watches nothing.
-pub(crate) fn watch_window(_: QueryClient) {}

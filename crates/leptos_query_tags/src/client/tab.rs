@@ -216,6 +216,7 @@ impl<P: Port> Tab<P> {
         self.received
     }
 
+    #[cfg(test)]
     pub(crate) fn port(&mut self) -> &mut P {
         &mut self.port
     }

@@ -26,22 +26,19 @@ pub(crate) fn sleep(duration: Duration) -> BoxFuture<'static, ()> {
     waited.map(|_| ()).boxed()
 }
 
-/// Runs `work` in a later task: at `background` priority where the browser has
-/// `scheduler.postTask` (it yields to the tasks the current one started, such as the
-/// responses to the refetches an event began; a busy page may put it off), else after a zero
-/// timeout.
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/js/runtime.js")]
+extern "C" {
+    /// Calls `work` in a later task: at `background` priority where the browser has
+    /// `scheduler.postTask` (it yields to the tasks the current one started, such as the
+    /// responses to the refetches an event began; a busy page may put it off), else after a
+    /// zero timeout.
+    #[wasm_bindgen(js_name = later)]
+    fn post_later(work: &JsValue);
+}
+
+/// Runs `work` in a later task (see `post_later`).
 fn later(work: impl FnOnce() + 'static) {
-    use wasm_bindgen::JsCast;
-    let work = wasm_bindgen::closure::Closure::once_into_js(work);
-    let posted = POST_TASK.with(|post| {
-        post.as_ref()
-            .is_some_and(|(scheduler, post, options)| post.call2(scheduler, &work, options).is_ok())
-    });
-    if !posted {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback(work.unchecked_ref());
-        }
-    }
+    post_later(&wasm_bindgen::closure::Closure::once_into_js(work));
 }
 
 /// Runs `work` with [`later`] once `until` is over. `until` is first polled after the tasks
@@ -54,31 +51,6 @@ pub(crate) fn after(
         until.await;
         later(work);
     });
-}
-
-thread_local! {
-    /// `scheduler`, its `postTask` and `{ priority: "background" }`, looked up once per page;
-    /// `None` where the browser has no `scheduler.postTask`.
-    static POST_TASK: Option<(JsValue, js_sys::Function, js_sys::Object)> = {
-        use wasm_bindgen::JsCast;
-        let scheduler = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("scheduler"))
-            .ok()
-            .filter(JsValue::is_object);
-        scheduler.and_then(|scheduler| {
-            let post = js_sys::Reflect::get(&scheduler, &JsValue::from_str("postTask"))
-                .ok()?
-                .dyn_into::<js_sys::Function>()
-                .ok()?;
-            let options = js_sys::Object::new();
-            js_sys::Reflect::set(
-                &options,
-                &JsValue::from_str("priority"),
-                &JsValue::from_str("background"),
-            )
-            .ok()?;
-            Some((scheduler, post, options))
-        })
-    };
 }
 
 /// A warning for the developer: the browser's console (no logging framework in the wasm).
