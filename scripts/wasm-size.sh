@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh >/dev/null
 out=target/wasm-size/out
-mkdir -p "$out"
+rm -rf "$out" && mkdir -p "$out"
 # `devtools`: the library app with <QueryTagsDevtools/> (must cost nothing in release);
 # `devtools-always`: the same with the panel kept.
 for variant in minimal library devtools devtools-always; do
@@ -19,6 +19,11 @@ for variant in minimal library devtools devtools-always; do
   wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     "$out/$variant/app_bg.wasm" -o "$out/$variant/app_bg.wasm"
   f="$out/$variant/app_bg.wasm"
-  printf '%-8s raw %9d  gzip %8d  brotli %8d\n' "$variant" "$(stat -c%s "$f")" \
-    "$(gzip -9 -c "$f" | wc -c)" "$(brotli -q 11 -c "$f" | wc -c)"
+  wasm=$(brotli -q 11 -c "$f" | wc -c)
+  js=0
+  while IFS= read -r -d '' script; do
+    js=$((js + $(brotli -q 11 -c "$script" | wc -c)))
+  done < <(find "$out/$variant" -name '*.js' -print0)
+  printf '%-15s wasm raw %7d  gzip %7d  brotli %7d | js brotli %6d | wasm+js brotli %7d\n' \
+    "$variant" "$(stat -c%s "$f")" "$(gzip -9 -c "$f" | wc -c)" "$wasm" "$js" "$((wasm + js))"
 done

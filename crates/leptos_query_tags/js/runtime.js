@@ -1,18 +1,8 @@
-// The browser side of leptos_query_tags' client runtime, bound by src/client/browser.rs.
-//
-// The decisions (leadership, reconnection and backoff, de-duplication, what to relay) are made
-// in Rust by the tab's state machine (src/client/tab.rs), which is tested natively. This file
-// only carries them out with the browser's APIs (Web Locks, BroadcastChannel, EventSource, a
-// worker, fetch, timers, window events) and reports back through one callback, `deliver`, with
-// an array of strings: `[kind, ...fields]`. It never calls `deliver` while a call from Rust is
-// running: every report comes from a browser callback. Written in JS because each browser call
-// made from Rust costs a binding in the wasm (and each callback a closure): this file is about
-// a third of the bytes the same glue cost in Rust.
+// leptos_query_tags: the browser side of the client runtime. What each part does and why is
+// documented where it is bound, in src/client/browser.rs (and src/client/own_events.rs,
+// src/platform/browser.rs); comments here are kept short, as this file ships as is.
 
-// The stream worker: opens the EventSource it is sent, forwards every event to the page as
-// `[name, data, id]` and, while the stream's `hello` carries the expected identity, posts each
-// `invalidate` and `reset` to the tabs' channel itself, as the leader's tab would
-// (`["event", from, name, id, data]`). Followers keep the first copy of an event (by id).
+// The stream worker (see `Page.openStream`).
 const STREAM_WORKER = `onmessage = (m) => {
   const [url, channelName, from, identity] = m.data;
   const channel = new BroadcastChannel(channelName);
@@ -33,9 +23,6 @@ const STREAM_WORKER = `onmessage = (m) => {
   }
 };`;
 
-// The worker script's `blob:` URL, made once per page ('' where it cannot be made); set once a
-// worker failed to start (a Content-Security-Policy without `worker-src blob:`, say): streams
-// open on the page's thread from then on.
 let workerUrl = null;
 let noWorker = false;
 
@@ -59,17 +46,11 @@ function streamWorker() {
 
 const strings = (data) => Array.isArray(data) && data.every((s) => typeof s === 'string');
 
-/** One page's runtime: its window listeners, and the browser side of its current tab. */
 export class Page {
   constructor(deliver) {
     this.deliver = deliver;
-    // Counts the tabs begun and ended on this page: a report meant for a tab that has ended
-    // (a late lock grant, a probe's answer) is dropped.
     this.shown = 0;
-    this.source = null;
-    this.channel = null;
-    this.lock = null;
-    this.probing = null;
+    this.source = this.channel = this.lock = this.probing = null;
     this.timers = {};
     this.listeners = [
       ['online', () => ['online']],
@@ -85,7 +66,6 @@ export class Page {
     });
   }
 
-  /** Removes the window listeners and ends the tab. */
   dispose() {
     this.end();
     for (const [name, listener] of this.listeners) removeEventListener(name, listener);
@@ -99,10 +79,6 @@ export class Page {
     return navigator.onLine !== false;
   }
 
-  /** Starts a tab: the name of the lock and channel the tabs of `identity` share, or '' where
-   * the browser lacks Web Locks or BroadcastChannel (each tab then streams alone). The
-   * version of the tabs' messages is part of the name: during a deploy, pages of the old and
-   * the new version each elect their own leader. */
   begin(protocol, basePath, identity) {
     this.shown++;
     return navigator.locks && typeof BroadcastChannel === 'function'
@@ -110,8 +86,6 @@ export class Page {
       : '';
   }
 
-  /** Ends the tab: leaves nothing open that keeps the page out of the back/forward cache (a
-   * held or requested lock, a channel, a stream, a probe, a timer). */
   end() {
     this.shown++;
     this.closeStream();
@@ -130,13 +104,11 @@ export class Page {
     for (const kind in this.timers) clearTimeout(this.timers[kind]);
   }
 
-  /** A report for the current tab; `shown` is the tab it was meant for. */
+  // A report for the tab that was current when `shown` was read.
   send(shown, fields) {
     if (shown === this.shown) this.deliver(fields);
   }
 
-  /** Joins the channel of `name` (its messages come back as `['message', ...fields]`) and
-   * queues for its lock. */
   join(name) {
     const shown = this.shown;
     try {
@@ -145,15 +117,11 @@ export class Page {
       return;
     }
     this.channel.onmessage = (e) => {
-      // Another version of the library in another tab may speak differently: ignore it.
       if (strings(e.data)) this.send(shown, ['message', ...e.data]);
     };
     this.requestLock(name, false);
   }
 
-  /** `navigator.locks.request`: a normal request waits its turn (and is made again whenever it
-   * ends while the tab lives: `['granted']`, then `['lost']` if another tab stole it); a steal
-   * takes the lock from a leader that stopped answering. */
   requestLock(name, steal) {
     const shown = this.shown;
     const options = {};
@@ -167,7 +135,6 @@ export class Page {
     let granted = false;
     navigator.locks
       .request(name, options, () => {
-        // The tab left meanwhile: give the lock back at once.
         if (shown !== this.shown) return undefined;
         granted = true;
         const held = new Promise((release) => {
@@ -178,7 +145,6 @@ export class Page {
       })
       .catch(() => {})
       .then(() => {
-        // Released by this tab leaving, or aborted by it: nothing to do.
         if (shown !== this.shown) return;
         if (granted) this.deliver(['lost']);
         if (!steal) this.requestLock(name, false);
@@ -189,9 +155,6 @@ export class Page {
     if (this.lock) this.requestLock(this.lock.name, true);
   }
 
-  /** Opens the stream on `url`; its reports carry `generation`: `['open', g]`, `['error', g]`,
-   * `['sse', g, name, data, id]`. With `from` (the leader's tab id; '' for none) it opens in
-   * the worker, which relays to the tabs of `identity`; where no worker runs, on this thread. */
   openStream(generation, url, from, identity) {
     this.closeStream();
     const shown = this.shown;
@@ -201,17 +164,13 @@ export class Page {
     const worker = from && this.channel ? streamWorker() : null;
     if (worker) {
       worker.onmessage = (e) => report(...e.data);
-      // The script did not load or run: a failure, and this thread next time.
       worker.onerror = () => {
         noWorker = true;
         report('error');
       };
-      // A worker resolves relative URLs against its `blob:` URL: send an absolute one.
       worker.postMessage([new URL(url, location.href).href, this.channel.name, from, identity]);
       this.source = {
         close() {
-          // Its handlers go first: a message it posted before it ended must not reach a tab
-          // that has moved on.
           worker.onmessage = worker.onerror = null;
           worker.terminate();
         },
@@ -223,7 +182,6 @@ export class Page {
       source = new EventSource(url);
     } catch (error) {
       console.warn('leptos_query_tags: cannot open the event stream:', error);
-      // Reported like any failure, after this call returns.
       queueMicrotask(() => report('error'));
       return;
     }
@@ -240,8 +198,6 @@ export class Page {
     this.source = null;
   }
 
-  /** `GET url` with fetch, which (unlike EventSource) sees the status and the body:
-   * `['probe', g, status, body of an error answer]`, status '' when unreachable. */
   probe(generation, url) {
     this.probing?.abort();
     const abort = (this.probing = new AbortController());
@@ -252,14 +208,12 @@ export class Page {
         () => ['', ''],
       )
       .then(([status, body]) => {
-        // A stream the probe opened is not wanted.
         abort.abort();
         if (this.probing === abort) this.probing = null;
         this.send(shown, ['probe', String(generation), status, body]);
       });
   }
 
-  /** Sets (or replaces) the timer `kind`, reported as `[kind]`. */
   setTimer(kind, ms) {
     clearTimeout(this.timers[kind]);
     const shown = this.shown;
@@ -270,16 +224,11 @@ export class Page {
     clearTimeout(this.timers[kind]);
   }
 
-  /** Posts an array of strings to the other tabs. */
   post(fields) {
     this.channel?.postMessage(fields);
   }
 }
 
-// Which events this tab's own writes became: the hub names them in the response's
-// `Server-Timing`, which the browser shows as `PerformanceResourceTiming.serverTiming`
-// (secure contexts only, `localhost` included). A PerformanceObserver sees every response,
-// however full the resource timing buffer is. Kept for a minute: a mutation reads them at once.
 let observer = null;
 let metric = '';
 const seen = []; // [request start, [event ids]], oldest first
@@ -293,7 +242,6 @@ function record(entries) {
   while (seen.length && seen[0][0] < horizon) seen.shift();
 }
 
-/** Starts observing responses (once per page); false where the browser cannot. */
 export function observeEvents(name) {
   if (observer) return true;
   try {
@@ -307,10 +255,8 @@ export function observeEvents(name) {
   }
 }
 
-/** The event ids of responses whose requests started at or after `since`. */
 export function eventsSince(since) {
   if (!observer) return [];
-  // Entries the observer has not delivered yet.
   record(observer.takeRecords());
   return seen.filter(([at]) => at >= since).flatMap(([, ids]) => ids);
 }
@@ -319,10 +265,11 @@ export function performanceNow() {
   return performance.now();
 }
 
-/** Runs `work` in a later task: at `background` priority where the browser has
- * `scheduler.postTask` (it yields to the tasks the current one started, such as the responses
- * to the refetches an event began), else after a zero timeout. */
 export function later(work) {
   if (globalThis.scheduler?.postTask) scheduler.postTask(work, { priority: 'background' });
   else setTimeout(work);
+}
+
+export function timeout(work, ms) {
+  setTimeout(work, ms);
 }

@@ -1,14 +1,54 @@
-//! The browser side of the runtime: [`Tab`]'s [`Port`], carried out by `js/runtime.js` (Web
-//! Locks, `BroadcastChannel`, the `EventSource` and its worker, the probe, timers, window
-//! events), whose reports come back through one callback and become calls of [`Tab`]'s methods.
+//! The browser side of the runtime: [`Tab`]'s [`Port`], carried out by `js/runtime.js` (a
+//! wasm-bindgen module), whose reports come back through one callback and become calls of
+//! [`Tab`]'s methods.
 //!
 //! Why JS: every browser call made from Rust costs a binding in the wasm and every callback a
-//! closure with its shims; the same glue in Rust cost several times the bytes of the JS file
-//! (measured in docs/benchmarks.md). The decisions stay here, in Rust, tested natively.
+//! closure with its shims. The same glue written with `web-sys` cost 6.8 KB of brotli-compressed
+//! wasm; the JS file costs about 2 KB (docs/benchmarks.md). The decisions (leadership,
+//! reconnection and backoff, de-duplication, what to relay) stay in Rust, in `tab.rs`, tested
+//! natively on a fake port; the JS only carries them out. Its comments are kept short because
+//! the file ships as is: the explanations are here.
+//!
+//! ## What `js/runtime.js` does
+//! - **`Page`**, one per page: the window listeners (`online`, `offline`, `pagehide`,
+//!   `pageshow`, `focus`, `visibilitychange`) and the browser side of the page's current tab.
+//!   Every report is `deliver([kind, ...fields])`, an array of strings read by [`deliver`].
+//!   `begin`/`end` bracket a tab; a report meant for a tab that has ended (a late lock grant,
+//!   a probe's answer, a timer) is dropped. `end` leaves nothing open that keeps the page out
+//!   of the back/forward cache (a held or requested lock, a channel, a stream, a probe, a timer).
+//! - **The shared name** (`begin`): the lock and channel of the tabs of one identity,
+//!   `leptos_query_tags/<TAB_PROTOCOL> <origin><base path> <identity>`, or `''` where the
+//!   browser lacks Web Locks or `BroadcastChannel` (each tab then streams alone). The version of
+//!   the tabs' messages is part of it: during a deploy, pages of the old and the new version
+//!   each elect their own leader instead of ignoring each other's messages.
+//! - **The channel** (`join`): its messages that are arrays of strings come back as
+//!   `['message', ...fields]` (anything else, another version of the library, say, is ignored).
+//! - **The lock** (`requestLock`, `stealLock`): a normal request waits its turn and is made
+//!   again whenever it ends while the tab lives (`['granted']`, then `['lost']` if a tab stole
+//!   it); a steal takes it from a leader that stopped answering. Granted to a tab that has
+//!   ended, it is given back at once.
+//! - **The stream** (`openStream`): reports carry the stream's generation: `['open', g]`,
+//!   `['error', g]`, `['sse', g, name, data, id]`. A leader's stream (`from` is its tab id)
+//!   opens in a worker made from a `blob:` URL: the worker forwards every event to the page as
+//!   `[name, data, id]` and, while the stream's `hello` carries the tabs' identity, posts each
+//!   `invalidate` and `reset` to the channel itself as the leader's tab would
+//!   (`['event', from, name, id, data]`; followers keep the first copy, see [`Relay`]). A
+//!   worker resolves relative URLs against its `blob:` URL, so it is sent an absolute one. On
+//!   `error` the worker closes its `EventSource`: reconnecting is the tab's decision. Where a
+//!   worker cannot start (a Content-Security-Policy without `worker-src blob:`, say) streams
+//!   open on the page's thread from then on. Closing a worker removes its handlers first: a
+//!   message it posted before it ended must not reach a tab that has moved on.
+//! - **The probe** (`probe`): `GET url` with `fetch`, which, unlike `EventSource`, sees the
+//!   status and the body: `['probe', g, status, body of an error answer]`, status `''` when
+//!   unreachable; a stream the probe opened is aborted.
+//! - **Timers** (`setTimer`, `cancelTimer`): `[kind]` when one fires.
+//! - The `Server-Timing` observer (`observeEvents`, `eventsSince`: see `own_events.rs`), and
+//!   `later` and `sleep` (see `platform/browser.rs`).
 //!
 //! Everything runs on the page's one thread; a report borrows the runtime only for the time of
-//! one [`Tab`] call. The JS side never reports while a call from Rust runs, and the one thing
-//! here that would call back synchronously, switching identity, is deferred to a task.
+//! one [`Tab`] call. The JS side never reports while a call from Rust runs (every report comes
+//! from a browser callback or a microtask), and the one thing here that would call back
+//! synchronously, switching identity, is deferred to a task.
 
 use super::live::QueryTagsClient;
 use super::received::Received;

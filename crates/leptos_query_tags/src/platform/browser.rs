@@ -1,4 +1,4 @@
-//! The browser: `Date.now()`, `setTimeout`.
+//! The browser: `Date.now()`, `setTimeout` and `scheduler.postTask` (through `js/runtime.js`).
 
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
@@ -11,18 +11,21 @@ pub(crate) const DEFAULT_RETRY: u32 = 3;
 
 /// Wall-clock time since the UNIX epoch.
 pub(crate) fn now() -> Duration {
-    Duration::from_secs_f64(js_sys::Date::now() / 1000.0)
+    // `Date.now()` is whole milliseconds.
+    Duration::from_millis(js_sys::Date::now() as u64)
 }
 
-/// A timer. gloo's timer future is not `Send`; it runs as a local task and a channel carries
-/// its end, which is (the browser is single-threaded, so that is harmless).
+/// A timer: `setTimeout` (`js/runtime.js`) calls a closure that ends the future through a
+/// channel (the closure is not `Send`; the channel's receiver is).
 pub(crate) fn sleep(duration: Duration) -> BoxFuture<'static, ()> {
     let millis = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX);
     let (done, waited) = oneshot::channel::<()>();
-    leptos::task::spawn_local(async move {
-        gloo_timers::future::TimeoutFuture::new(millis).await;
-        let _ = done.send(());
-    });
+    timeout(
+        &wasm_bindgen::closure::Closure::once_into_js(move || {
+            let _ = done.send(());
+        }),
+        millis,
+    );
     waited.map(|_| ()).boxed()
 }
 
@@ -34,6 +37,8 @@ extern "C" {
     /// zero timeout.
     #[wasm_bindgen(js_name = later)]
     fn post_later(work: &JsValue);
+    /// `setTimeout(work, ms)`.
+    fn timeout(work: &JsValue, ms: u32);
 }
 
 /// Runs `work` in a later task (see `post_later`).
