@@ -39,6 +39,7 @@ pub mod query;
 pub mod tags;
 
 mod platform;
+mod sort;
 
 #[cfg(feature = "devtools")]
 #[cfg_attr(docsrs, doc(cfg(feature = "devtools")))]

@@ -135,11 +135,13 @@ fn the_query_layer_knows_neither_the_browser_runtime_nor_the_server() {
     assert!(
         cache
             .iter()
-            .all(|m| ["tags", "platform"].contains(&m.as_str())),
-        "the cache engine depends on tags and the platform only: {cache:?}"
+            .all(|m| ["tags", "platform", "sort"].contains(&m.as_str())),
+        "the cache engine depends on tags, the platform and the sorts only: {cache:?}"
     );
-    let platform = top.get("platform").cloned().unwrap_or_default();
-    assert!(platform.is_empty(), "platform is a leaf: {platform:?}");
+    for leaf in ["platform", "sort"] {
+        let uses = top.get(leaf).cloned().unwrap_or_default();
+        assert!(uses.is_empty(), "{leaf} is a leaf: {uses:?}");
+    }
 }
 
 #[test]

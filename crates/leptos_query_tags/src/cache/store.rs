@@ -383,7 +383,7 @@ impl State {
 
     fn matching(&self, patterns: &[TagPattern]) -> Vec<QueryKey> {
         let mut ids = self.index.matches_any(patterns);
-        ids.sort_unstable();
+        crate::sort::sort(&mut ids, |a, b| a < b);
         ids.iter()
             .filter_map(|id| self.keys.get(id).cloned())
             .collect()
@@ -504,7 +504,7 @@ impl QueryCache {
     /// Every cached key, in display order.
     pub fn keys(&self) -> Vec<QueryKey> {
         let mut keys: Vec<_> = self.state().entries.keys().cloned().collect();
-        keys.sort_by_cached_key(QueryKey::to_string);
+        crate::sort::by_string_key(&mut keys, QueryKey::to_string);
         keys
     }
 
@@ -775,7 +775,7 @@ impl QueryCache {
         {
             let mut state = self.state();
             let mut keys = std::mem::take(&mut state.to_refetch);
-            keys.sort_by_cached_key(QueryKey::to_string);
+            crate::sort::by_string_key(&mut keys, QueryKey::to_string);
             keys.dedup();
             for key in keys {
                 let Some(entry) = state.entries.get(&key) else {
@@ -948,7 +948,7 @@ impl QueryCache {
             .iter()
             .map(|(key, e)| self.inspection(key, e))
             .collect();
-        entries.sort_by_cached_key(|e| e.key.to_string());
+        crate::sort::by_string_key(&mut entries, |e| e.key.to_string());
         entries
     }
 

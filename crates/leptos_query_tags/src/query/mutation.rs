@@ -233,7 +233,7 @@ impl Optimistic {
             }
         }
         let mut keys: Vec<QueryKey> = journal.into_iter().map(|(key, _, _)| key).collect();
-        keys.sort_by_cached_key(QueryKey::to_string);
+        crate::sort::by_string_key(&mut keys, QueryKey::to_string);
         keys.dedup();
         if !failed && !own.is_empty() {
             if own.iter().all(|id| self.client.was_applied(*id)) {

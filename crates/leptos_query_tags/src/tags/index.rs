@@ -141,7 +141,7 @@ impl<K: Hash + Eq + Clone> TagIndex<K> {
     /// ```
     pub fn insert(&mut self, key: K, tags: impl IntoIterator<Item = Tag>) {
         let mut tags: Vec<Tag> = tags.into_iter().collect();
-        tags.sort_unstable();
+        crate::sort::sort(&mut tags, |a, b| a < b);
         tags.dedup();
         if self.tags_of.get(&key) == Some(&tags) {
             return;
