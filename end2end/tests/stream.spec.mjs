@@ -22,6 +22,9 @@ test('the event stream is written by the hub (lean streams), and stays live acro
     expect(headers['content-type']).toBe('text/event-stream');
     expect(headers['connection']).toBe('close');
     expect(headers['date']).toBeDefined();
+    // It resumes from the cursor the page was rendered at (carried in the page, read back when
+    // it hydrates): nothing published while the page loaded is missed.
+    expect(new URL(response.url()).searchParams.get('cursor')).toMatch(/^\d+-\d+$/);
   }
 
   // A reload opens a new stream the same way; it is live.

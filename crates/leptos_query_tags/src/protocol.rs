@@ -122,6 +122,49 @@ pub struct RenderStart {
     pub identity: Option<String>,
 }
 
+/// The text form the page carries to the browser: the cursor (empty without one), then, with
+/// an identity, a space and the identity.
+///
+/// ```
+/// use leptos_query_tags::protocol::{Cursor, RenderStart};
+///
+/// let start = RenderStart { cursor: Some(Cursor { epoch: 7, seq: 42 }), identity: Some("ab12".into()) };
+/// assert_eq!(start.to_string(), "7-42 ab12");
+/// assert_eq!("7-42 ab12".parse::<RenderStart>(), Ok(start));
+/// assert_eq!("".parse::<RenderStart>(), Ok(RenderStart::default()));
+/// assert!("7-x".parse::<RenderStart>().is_err());
+/// ```
+impl fmt::Display for RenderStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(cursor) = self.cursor {
+            write!(f, "{cursor}")?;
+        }
+        match &self.identity {
+            Some(identity) => write!(f, " {identity}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl FromStr for RenderStart {
+    type Err = CursorError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (cursor, identity) = match s.split_once(' ') {
+            Some((cursor, identity)) => (cursor, Some(identity.to_owned())),
+            None => (s, None),
+        };
+        Ok(RenderStart {
+            cursor: if cursor.is_empty() {
+                None
+            } else {
+                Some(cursor.parse()?)
+            },
+            identity,
+        })
+    }
+}
+
 /// The id of an event, `<epoch>-<seq>` on the wire.
 ///
 /// The epoch names one run of the hub's event log (a process start for the in-memory backend);

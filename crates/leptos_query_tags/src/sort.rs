@@ -33,10 +33,13 @@ pub(crate) fn sort<T>(items: &mut [T], less: impl Fn(&T, &T) -> bool) {
 /// Sorts `items` by the string `key` makes of each (computed once per item); items with equal
 /// keys keep their order (stable), like `sort_by_cached_key`.
 pub(crate) fn by_string_key<T>(items: &mut Vec<T>, key: impl Fn(&T) -> String) {
-    let mut keyed: Vec<(String, usize)> = items.iter().map(key).zip(0..).collect();
-    sort(&mut keyed, |a, b| a < b);
-    let mut taken: Vec<Option<T>> = items.drain(..).map(Some).collect();
-    items.extend(keyed.iter().filter_map(|(_, i)| taken[*i].take()));
+    let mut keyed: Vec<(String, usize, T)> = items
+        .drain(..)
+        .zip(0..)
+        .map(|(t, i)| (key(&t), i, t))
+        .collect();
+    sort(&mut keyed, |a, b| (&a.0, a.1) < (&b.0, b.1));
+    items.extend(keyed.into_iter().map(|(_, _, t)| t));
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ use super::live::QueryTagsClient;
 use super::received::Received;
 use super::tab::{Port, Probe, Relay, Role, Tab, Timer};
 use super::wire::{Sse, TabMessage, TAB_PROTOCOL};
-use crate::protocol::Cursor;
+use crate::protocol::{Cursor, RenderStart};
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
@@ -116,6 +116,14 @@ pub(crate) fn connect(client: QueryTagsClient, cursor: Option<Cursor>, identity:
         Runtime::hide(&runtime);
         runtime.borrow().page.dispose();
     });
+}
+
+/// Where the page's stream starts when the page does not carry it (a client-side rendered app,
+/// or a page whose serialized value is missing): from now. The server render's version reads
+/// the request (`native.rs`); this one is not compiled with it, so the browser's wasm holds
+/// none of that.
+pub(crate) fn render_start() -> RenderStart {
+    RenderStart::default()
 }
 
 type Shared = Rc<RefCell<Runtime>>;

@@ -1,7 +1,7 @@
 //! The provider that keeps queries live: one event stream per page, fed into the
 //! [`QueryClient`] through its tag index.
 
-use crate::protocol::{Cursor, RenderStart, DEFAULT_BASE_PATH};
+use crate::protocol::{Cursor, DEFAULT_BASE_PATH};
 use crate::query::{QueryClient, QueryOptions};
 use crate::tags::TagPattern;
 use futures::FutureExt;
@@ -339,27 +339,6 @@ pub fn use_query_tags() -> Option<QueryTagsClient> {
     use_context::<QueryTagsClient>()
 }
 
-/// What the page being rendered tells the browser runtime ([`RenderStart`]): from the Leptos
-/// context if the application provides it, else from the request, where the hub's layer put
-/// it. Empty outside a server render (the browser reads the value the page carries instead).
-fn render_start() -> RenderStart {
-    let start = use_context::<RenderStart>().or_else(|| {
-        use_context::<http::request::Parts>()?
-            .extensions
-            .get::<RenderStart>()
-            .cloned()
-    });
-    let on_server = Owner::current_shared_context().is_some_and(|sc| !sc.is_browser());
-    if start.is_none() && on_server {
-        crate::platform::warn(format_args!(
-            "leptos_query_tags: this page is rendered without a RenderStart (is `Hub::mount` \
-             wrapping the page routes?): its browser starts its event stream from now, and \
-             may miss what was published while the page rendered"
-        ));
-    }
-    start.unwrap_or_default()
-}
-
 /// Provides a [`QueryClient`] and a [`QueryTagsClient`] to its children and, in the browser
 /// only, keeps one event stream to the hub open: each invalidation refetches the cached
 /// queries whose tags it matches. It also refetches stale queries in use when the window
@@ -405,8 +384,9 @@ pub fn QueryTagsProvider(
         queries,
     );
     provide_context(client.clone());
-    // Serialized into the page during SSR and read back, not recomputed, when hydrating.
-    let start = SharedValue::new(render_start).into_inner();
+    // Written into the page during SSR (as text: `RenderStart`'s `Display`, less wasm than a
+    // JSON decoder) and read back, not recomputed, when hydrating.
+    let start = SharedValue::new_str(super::runtime::render_start).into_inner();
     // Effects run in the browser only.
     Effect::new(move |_| {
         super::runtime::connect(client.clone(), start.cursor, start.identity.clone());
