@@ -55,6 +55,9 @@ step "benchmark harnesses compile (they are run separately: docs/benchmarks.md)"
 cargo build -p sse_bench --bins  # built, not checked: the JS client's tests run hub_server
 cargo check -p leptos_query_tags --features server-cache --benches
 
+step "the client runtime's browser side (crates/leptos_query_tags/js/runtime.js): Node's test runner, browser APIs faked"
+node --test crates/leptos_query_tags/js/test/
+
 step "JS client (clients/js): Node's test runner against a real hub (sse_bench's hub_server)"
 cargo build -p sse_bench --bin hub_server
 (cd clients/js && node --test test/)

@@ -1,6 +1,7 @@
 // leptos_query_tags: the browser side of the client runtime. What each part does and why is
 // documented where it is bound, in src/client/browser.rs (and src/client/own_events.rs,
 // src/platform/browser.rs); comments here are kept short, as this file ships as is.
+// Nothing called from Rust may throw: an exception would unwind through the wasm's frames.
 
 // The stream worker (see `Page.openStream`).
 const STREAM_WORKER = `onmessage = (m) => {
@@ -133,8 +134,9 @@ export class Page {
       this.lock = { name, abort, release: null };
     }
     let granted = false;
-    navigator.locks
-      .request(name, options, () => {
+    let request;
+    try {
+      request = navigator.locks.request(name, options, () => {
         if (shown !== this.shown) return undefined;
         granted = true;
         const held = new Promise((release) => {
@@ -142,7 +144,11 @@ export class Page {
         });
         this.deliver(['granted']);
         return held;
-      })
+      });
+    } catch {
+      return;
+    }
+    request
       .catch(() => {})
       .then(() => {
         if (shown !== this.shown) return;
@@ -161,14 +167,18 @@ export class Page {
     const g = String(generation);
     const report = (name, data, id) =>
       this.send(shown, name === 'open' || name === 'error' ? [name, g] : ['sse', g, name, data, id]);
-    const worker = from && this.channel ? streamWorker() : null;
+    let absolute = null;
+    try {
+      absolute = new URL(url, location.href).href;
+    } catch {}
+    const worker = from && this.channel && absolute ? streamWorker() : null;
     if (worker) {
       worker.onmessage = (e) => report(...e.data);
       worker.onerror = () => {
         noWorker = true;
         report('error');
       };
-      worker.postMessage([new URL(url, location.href).href, this.channel.name, from, identity]);
+      worker.postMessage([absolute, this.channel.name, from, identity]);
       this.source = {
         close() {
           worker.onmessage = worker.onerror = null;
@@ -225,7 +235,9 @@ export class Page {
   }
 
   post(fields) {
-    this.channel?.postMessage(fields);
+    try {
+      this.channel?.postMessage(fields);
+    } catch {}
   }
 }
 

@@ -1,0 +1,357 @@
+// Tests of js/runtime.js (the browser side of the client runtime) in Node, with the browser's
+// APIs it uses replaced by small fakes: Web Locks, EventSource, Worker, fetch, the window's
+// events. Node's own BroadcastChannel, AbortController, URL and Blob are the real ones. The
+// browser tests (end2end/) run the same file in Chromium against the demo.
+//
+//   node --test crates/leptos_query_tags/js/test/
+import { test, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+
+// --- fakes -------------------------------------------------------------------------------
+
+const win = new EventTarget();
+globalThis.addEventListener = win.addEventListener.bind(win);
+globalThis.removeEventListener = win.removeEventListener.bind(win);
+globalThis.document = { hidden: false };
+globalThis.location = { origin: 'http://app.test', href: 'http://app.test/todos' };
+
+/** Web Locks, as far as the runtime uses them: queued requests, `signal`, `steal`. */
+class Locks {
+  constructor() {
+    this.held = new Map(); // name -> request
+    this.waiting = new Map(); // name -> [request]
+  }
+  request(name, options, callback) {
+    return new Promise((resolve, reject) => {
+      const request = { callback, resolve, reject };
+      if (options.steal) {
+        const holder = this.held.get(name);
+        if (holder) holder.reject(new Error('AbortError: stolen'));
+        this.grant(name, request);
+        return;
+      }
+      options.signal?.addEventListener('abort', () => {
+        const queue = this.waiting.get(name) ?? [];
+        const at = queue.indexOf(request);
+        if (at >= 0) {
+          queue.splice(at, 1);
+          reject(new Error('AbortError: aborted'));
+        }
+      });
+      if (this.held.has(name)) {
+        this.waiting.set(name, [...(this.waiting.get(name) ?? []), request]);
+      } else {
+        this.grant(name, request);
+      }
+    });
+  }
+  grant(name, request) {
+    this.held.set(name, request);
+    Promise.resolve()
+      .then(() => request.callback({ name }))
+      .then((value) => {
+        if (this.held.get(name) === request) {
+          this.held.delete(name);
+          const next = (this.waiting.get(name) ?? []).shift();
+          if (next) this.grant(name, next);
+        }
+        request.resolve(value);
+      });
+  }
+}
+
+/** The EventSources opened, newest last. */
+let sources = [];
+class FakeEventSource extends EventTarget {
+  constructor(url) {
+    super();
+    if (url.includes('throw')) throw new Error('SyntaxError: bad URL');
+    this.url = url;
+    this.closed = false;
+    sources.push(this);
+  }
+  close() {
+    this.closed = true;
+  }
+  emit(name, data = '', lastEventId = '') {
+    const event = new Event(name);
+    Object.assign(event, { data, lastEventId });
+    this.dispatchEvent(event);
+  }
+}
+
+/** The workers started, newest last; `failNext` makes the constructor throw once. */
+let workers = [];
+class FakeWorker {
+  static failNext = false;
+  constructor(url) {
+    if (FakeWorker.failNext) {
+      FakeWorker.failNext = false;
+      throw new Error('SecurityError: worker-src');
+    }
+    this.url = url;
+    this.sent = [];
+    this.terminated = false;
+    workers.push(this);
+  }
+  postMessage(data) {
+    this.sent.push(data);
+  }
+  terminate() {
+    this.terminated = true;
+  }
+}
+
+const tick = () => new Promise((done) => setTimeout(done, 0));
+
+// The module under test, loaded once (it keeps per-page state: the worker's blob URL).
+const source = await readFile(new URL('../runtime.js', import.meta.url), 'utf8');
+const runtime = await import('data:text/javascript,' + encodeURIComponent(source));
+
+let reports;
+let pages;
+function page() {
+  const p = new runtime.Page((fields) => reports.push(fields));
+  pages.push(p);
+  return p;
+}
+
+beforeEach(() => {
+  for (const p of pages ?? []) p.dispose();
+  reports = [];
+  pages = [];
+  sources = [];
+  workers = [];
+  globalThis.navigator = { onLine: true, locks: new Locks() };
+  globalThis.EventSource = FakeEventSource;
+  globalThis.Worker = undefined;
+  globalThis.fetch = undefined;
+});
+
+// --- tests -------------------------------------------------------------------------------
+
+test('window events come back as reports while the page lives', () => {
+  const p = page();
+  win.dispatchEvent(new Event('focus'));
+  win.dispatchEvent(new Event('offline'));
+  win.dispatchEvent(new Event('online'));
+  document.hidden = true;
+  win.dispatchEvent(new Event('visibilitychange'));
+  document.hidden = false;
+  win.dispatchEvent(new Event('visibilitychange'));
+  win.dispatchEvent(new Event('pagehide'));
+  const shown = new Event('pageshow');
+  shown.persisted = true;
+  win.dispatchEvent(shown);
+  assert.deepEqual(reports, [
+    ['focus'],
+    ['offline'],
+    ['online'],
+    ['visible', ''],
+    ['visible', '1'],
+    ['pagehide'],
+    ['pageshow', '1'],
+  ]);
+  p.dispose();
+  pages = [];
+  win.dispatchEvent(new Event('focus'));
+  assert.equal(reports.length, 7, 'no report after dispose');
+});
+
+test('the shared name carries the protocol, origin, base path and identity; none without Web Locks', () => {
+  const p = page();
+  assert.equal(p.begin(2, '/api/query-tags', 'ab12'), 'leptos_query_tags/2 http://app.test/api/query-tags ab12');
+  navigator.locks = undefined;
+  assert.equal(p.begin(2, '/api/query-tags', 'ab12'), '');
+});
+
+test('one tab holds the lock; a steal takes it and the first queues again; leaving hands it on', async () => {
+  const a = page();
+  const b = page();
+  const name = a.begin(2, '', 'x');
+  b.begin(2, '', 'x');
+  a.join(name);
+  await tick();
+  b.join(name);
+  await tick();
+  assert.deepEqual(reports, [['granted']], 'a leads, b waits');
+  b.stealLock();
+  await tick();
+  await tick();
+  assert.deepEqual(reports, [['granted'], ['granted'], ['lost']], 'b took it; a heard it lost');
+  reports.length = 0;
+  b.end();
+  await tick();
+  await tick();
+  assert.deepEqual(reports, [['granted']], 'a (queued again) gets it back when b leaves');
+  reports.length = 0;
+  a.end();
+  await tick();
+  assert.equal(navigator.locks.held.size, 0, 'released');
+  assert.deepEqual(reports, [], 'nothing after the tab ended');
+});
+
+test('a stream on the page reports its generation; closing and ending stop its reports', () => {
+  const p = page();
+  p.begin(2, '', 'x');
+  p.openStream(7, '/events?cursor=1-2', '', '');
+  const es = sources[0];
+  assert.equal(es.url, '/events?cursor=1-2');
+  es.emit('open');
+  es.emit('hello', '{"epoch":1}', '');
+  es.emit('invalidate', '{"tags":[]}', '1-3');
+  es.emit('error');
+  assert.deepEqual(reports, [
+    ['open', '7'],
+    ['sse', '7', 'hello', '{"epoch":1}', ''],
+    ['sse', '7', 'invalidate', '{"tags":[]}', '1-3'],
+    ['error', '7'],
+  ]);
+  p.openStream(8, '/events', '', '');
+  assert.ok(es.closed, 'a new stream closes the old one');
+  p.end();
+  assert.ok(sources[1].closed);
+  sources[1].emit('open');
+  assert.equal(reports.length, 4, 'no report for an ended tab');
+});
+
+test('an EventSource that cannot be made is an error reported later, never an exception', async () => {
+  const p = page();
+  p.begin(2, '', 'x');
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    assert.doesNotThrow(() => p.openStream(3, '/throw', '', ''));
+  } finally {
+    console.warn = warn;
+  }
+  assert.deepEqual(reports, [], 'not while Rust is calling');
+  await tick();
+  assert.deepEqual(reports, [['error', '3']]);
+});
+
+test("a leader's stream runs in a worker that is sent an absolute URL; where no worker starts, on the page", async () => {
+  globalThis.Worker = FakeWorker;
+  const p = page();
+  const name = p.begin(2, '/api', 'x');
+  p.join(name);
+  p.openStream(1, '/api/events', '42', 'x');
+  assert.equal(workers.length, 1);
+  assert.deepEqual(workers[0].sent, [['http://app.test/api/events', name, '42', 'x']]);
+  workers[0].onmessage({ data: ['open', '', ''] });
+  workers[0].onmessage({ data: ['invalidate', '{"tags":[]}', '5-1'] });
+  p.closeStream();
+  assert.ok(workers[0].terminated);
+  assert.equal(workers[0].onmessage, null, 'handlers go before the worker ends');
+  assert.deepEqual(reports.slice(-2), [
+    ['open', '1'],
+    ['sse', '1', 'invalidate', '{"tags":[]}', '5-1'],
+  ]);
+  // A follower's (no relay) stream never uses a worker.
+  p.openStream(2, '/api/events', '', '');
+  assert.equal(workers.length, 1);
+  assert.equal(sources.length, 1);
+  // A worker that cannot start: this stream and every later one open on the page.
+  FakeWorker.failNext = true;
+  p.openStream(3, '/api/events', '42', 'x');
+  p.openStream(4, '/api/events', '42', 'x');
+  assert.equal(workers.length, 1);
+  assert.equal(sources.length, 3);
+  p.end();
+  await tick();
+});
+
+test('a probe reports the status and the body of an error answer; unreachable is an empty status', async () => {
+  const answers = [
+    { status: 403, ok: false, text: async () => '{"reason":"sign in"}' },
+    null,
+    { status: 200, ok: true, text: async () => 'data: …' },
+  ];
+  const signals = [];
+  globalThis.fetch = async (url, { signal }) => {
+    signals.push(signal);
+    const answer = answers.shift();
+    if (!answer) throw new TypeError('network');
+    return answer;
+  };
+  const p = page();
+  p.begin(2, '', 'x');
+  p.probe(1, '/events');
+  await tick();
+  p.probe(2, '/events');
+  await tick();
+  p.probe(3, '/events');
+  await tick();
+  assert.deepEqual(reports, [
+    ['probe', '1', '403', '{"reason":"sign in"}'],
+    ['probe', '2', '', ''],
+    ['probe', '3', '200', ''],
+  ]);
+  assert.ok(signals.every((s) => s.aborted), 'a stream a probe opened is not kept');
+  answers.push({ status: 500, ok: false, text: async () => 'late' });
+  p.probe(4, '/events');
+  p.end();
+  await tick();
+  assert.equal(reports.length, 3, "no answer for a tab that ended");
+});
+
+test('timers report their kind, are replaced, cancelled, and end with the tab', async () => {
+  const p = page();
+  p.begin(2, '', 'x');
+  p.setTimer('retry', 5);
+  p.setTimer('retry', 1);
+  p.setTimer('tick', 1);
+  p.cancelTimer('tick');
+  await new Promise((done) => setTimeout(done, 20));
+  assert.deepEqual(reports, [['retry']]);
+  p.setTimer('tick', 1);
+  p.end();
+  await new Promise((done) => setTimeout(done, 20));
+  assert.deepEqual(reports, [['retry']]);
+});
+
+test('tabs exchange arrays of strings over the channel; anything else is ignored', async () => {
+  const a = page();
+  const b = page();
+  const name = a.begin(2, '', 'x');
+  b.begin(2, '', 'x');
+  a.join(name);
+  b.join(name);
+  await tick();
+  reports.length = 0;
+  a.post(['ping', '1']);
+  const other = new BroadcastChannel(name);
+  other.postMessage({ not: 'ours' });
+  other.postMessage(['event', 2]);
+  await new Promise((done) => setTimeout(done, 20));
+  other.close();
+  assert.deepEqual(reports, [['message', 'ping', '1']]);
+  a.end();
+  b.end();
+  assert.doesNotThrow(() => a.post(['ping', '1']), 'posting after leaving is a no-op');
+});
+
+test('the Server-Timing observer keeps the event ids of responses by request start', () => {
+  let callback;
+  const pending = [];
+  globalThis.PerformanceObserver = class {
+    constructor(cb) {
+      callback = cb;
+    }
+    observe() {}
+    takeRecords() {
+      return pending.splice(0);
+    }
+  };
+  const timing = (startTime, ...ids) => ({
+    startTime,
+    serverTiming: [{ name: 'other', description: 'x' }, ...ids.map((d) => ({ name: 'lqt-event', description: d }))],
+  });
+  assert.equal(runtime.observeEvents('lqt-event'), true);
+  const now = performance.now();
+  callback({ getEntries: () => [timing(now - 10, '1-1'), timing(now - 5), timing(now - 1, '1-2', '1-3')] });
+  pending.push(timing(now, '1-4'));
+  assert.deepEqual(runtime.eventsSince(now - 5), ['1-2', '1-3', '1-4']);
+  assert.deepEqual(runtime.eventsSince(now - 100), ['1-1', '1-2', '1-3', '1-4']);
+});
