@@ -56,7 +56,8 @@ cargo build -p sse_bench --bins  # built, not checked: the JS client's tests run
 cargo check -p leptos_query_tags --features server-cache --benches
 
 step "the client runtime's browser side (crates/leptos_query_tags/js/runtime.js): Node's test runner, browser APIs faked"
-node --test crates/leptos_query_tags/js/test/
+# (A channel or timer left open would keep Node running after the tests: a hang fails here.)
+timeout 120 node --test crates/leptos_query_tags/js/test/
 
 step "JS client (clients/js): Node's test runner against a real hub (sse_bench's hub_server)"
 cargo build -p sse_bench --bin hub_server

@@ -3,8 +3,8 @@
 // src/platform/browser.rs); comments here are kept short, as this file ships as is.
 // Nothing called from Rust may throw: an exception would unwind through the wasm's frames.
 
-// The stream worker (see `Page.openStream`).
-const STREAM_WORKER = `onmessage = (m) => {
+// The stream worker (see `Page.openStream`); exported for its tests.
+export const STREAM_WORKER = `onmessage = (m) => {
   const [url, channelName, from, identity] = m.data;
   const channel = new BroadcastChannel(channelName);
   const source = new EventSource(url);
@@ -114,12 +114,12 @@ export class Page {
     const shown = this.shown;
     try {
       this.channel = new BroadcastChannel(name);
+      this.channel.onmessage = (e) => {
+        if (strings(e.data)) this.send(shown, ['message', ...e.data]);
+      };
     } catch {
-      return;
+      this.channel = null;
     }
-    this.channel.onmessage = (e) => {
-      if (strings(e.data)) this.send(shown, ['message', ...e.data]);
-    };
     this.requestLock(name, false);
   }
 
@@ -152,8 +152,10 @@ export class Page {
       .catch(() => {})
       .then(() => {
         if (shown !== this.shown) return;
+        // Lost to a steal: queue again. Refused without a grant (an opaque origin, say): do not
+        // retry in a loop.
         if (granted) this.deliver(['lost']);
-        if (!steal) this.requestLock(name, false);
+        if (granted && !steal) this.requestLock(name, false);
       });
   }
 
@@ -173,19 +175,22 @@ export class Page {
     } catch {}
     const worker = from && this.channel && absolute ? streamWorker() : null;
     if (worker) {
+      const close = () => {
+        worker.onmessage = worker.onerror = null;
+        worker.terminate();
+      };
       worker.onmessage = (e) => report(...e.data);
       worker.onerror = () => {
         noWorker = true;
         report('error');
       };
-      worker.postMessage([absolute, this.channel.name, from, identity]);
-      this.source = {
-        close() {
-          worker.onmessage = worker.onerror = null;
-          worker.terminate();
-        },
-      };
-      return;
+      try {
+        worker.postMessage([absolute, this.channel.name, from, identity]);
+        this.source = { close };
+        return;
+      } catch {
+        close();
+      }
     }
     let source;
     try {

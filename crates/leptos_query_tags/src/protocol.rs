@@ -113,7 +113,8 @@ pub mod sse {
 ///
 /// The hub's layer (`Hub::mount`) puts it in the extensions of each page request; the
 /// provider reads it from the request during the render (or from the Leptos context, where an
-/// application provides it itself), and the page carries it to the browser.
+/// application provides it itself), and the page carries it to the browser. A client-side
+/// rendered (`csr`) app has no render to start from: its stream starts when the app loads.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RenderStart {
     /// Where the browser's stream resumes.
@@ -133,6 +134,15 @@ pub struct RenderStart {
 /// assert_eq!("7-42 ab12".parse::<RenderStart>(), Ok(start));
 /// assert_eq!("".parse::<RenderStart>(), Ok(RenderStart::default()));
 /// assert!("7-x".parse::<RenderStart>().is_err());
+/// // Every start reads back as itself: no cursor, an empty identity, one with spaces.
+/// for start in [
+///     RenderStart { cursor: None, identity: Some("ab12".into()) },
+///     RenderStart { cursor: Some(Cursor { epoch: 1, seq: 0 }), identity: None },
+///     RenderStart { cursor: Some(Cursor { epoch: 1, seq: 0 }), identity: Some(String::new()) },
+///     RenderStart { cursor: None, identity: Some("a b  c".into()) },
+/// ] {
+///     assert_eq!(start.to_string().parse::<RenderStart>(), Ok(start));
+/// }
 /// ```
 impl fmt::Display for RenderStart {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

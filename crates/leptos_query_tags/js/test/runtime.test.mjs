@@ -1,7 +1,7 @@
 // Tests of js/runtime.js (the browser side of the client runtime) in Node, with the browser's
 // APIs it uses replaced by small fakes: Web Locks, EventSource, Worker, fetch, the window's
 // events. Node's own BroadcastChannel, AbortController, URL and Blob are the real ones. The
-// browser tests (end2end/) run the same file in Chromium against the demo.
+// browser tests (end2end/) exercise runtime.js through the demo in Chromium.
 //
 //   node --test crates/leptos_query_tags/js/test/
 import { test, beforeEach } from 'node:test';
@@ -16,13 +16,19 @@ globalThis.removeEventListener = win.removeEventListener.bind(win);
 globalThis.document = { hidden: false };
 globalThis.location = { origin: 'http://app.test', href: 'http://app.test/todos' };
 
-/** Web Locks, as far as the runtime uses them: queued requests, `signal`, `steal`. */
+/** Web Locks, as far as the runtime uses them: queued requests, `signal`, `steal`; `refuse`
+ * rejects every request (an opaque origin). */
 class Locks {
   constructor() {
     this.held = new Map(); // name -> request
     this.waiting = new Map(); // name -> [request]
+    this.requests = 0;
+    this.refuse = false;
   }
   request(name, options, callback) {
+    this.requests++;
+    // (After ten refusals it stops answering, so that a retry loop fails the test, not hangs it.)
+    if (this.refuse) return this.requests > 10 ? new Promise(() => {}) : Promise.reject(new Error('SecurityError'));
     return new Promise((resolve, reject) => {
       const request = { callback, resolve, reject };
       if (options.steal) {
@@ -111,8 +117,14 @@ const runtime = await import('data:text/javascript,' + encodeURIComponent(source
 
 let reports;
 let pages;
+/** A page; its reports go to `reports` and to its own `p.reports`. */
 function page() {
-  const p = new runtime.Page((fields) => reports.push(fields));
+  const own = [];
+  const p = new runtime.Page((fields) => {
+    reports.push(fields);
+    own.push(fields);
+  });
+  p.reports = own;
   pages.push(p);
   return p;
 }
@@ -175,21 +187,78 @@ test('one tab holds the lock; a steal takes it and the first queues again; leavi
   await tick();
   b.join(name);
   await tick();
-  assert.deepEqual(reports, [['granted']], 'a leads, b waits');
+  assert.deepEqual(a.reports, [['granted']], 'a leads');
+  assert.deepEqual(b.reports, [], 'b waits');
   b.stealLock();
   await tick();
   await tick();
-  assert.deepEqual(reports, [['granted'], ['granted'], ['lost']], 'b took it; a heard it lost');
-  reports.length = 0;
+  assert.deepEqual(b.reports, [['granted']], 'b took it');
+  assert.deepEqual(a.reports, [['granted'], ['lost']], 'a heard it lost');
   b.end();
   await tick();
   await tick();
-  assert.deepEqual(reports, [['granted']], 'a (queued again) gets it back when b leaves');
-  reports.length = 0;
+  assert.deepEqual(a.reports, [['granted'], ['lost'], ['granted']], 'a (queued again) gets it back when b leaves');
+  assert.deepEqual(b.reports, [['granted']], 'nothing for b after it ended');
   a.end();
   await tick();
   assert.equal(navigator.locks.held.size, 0, 'released');
-  assert.deepEqual(reports, [], 'nothing after the tab ended');
+  assert.equal(a.reports.length, 3, 'nothing after the tab ended');
+});
+
+test('a lock granted to a tab that has ended is given back at once, unreported', async () => {
+  const a = page();
+  const b = page();
+  const name = a.begin(2, '', 'x');
+  b.begin(2, '', 'x');
+  a.join(name);
+  await tick();
+  b.join(name); // queued behind a
+  b.end(); // aborts b's queued request
+  const c = page();
+  c.begin(2, '', 'x');
+  c.join(name); // queued behind a
+  // c ends without aborting: simulate a grant that races the end by ending after the grant
+  // was queued (a releases, c's callback is called after c ended).
+  a.end();
+  c.shown++; // the tab c asked for is gone, as after end() without the abort
+  await tick();
+  await tick();
+  await tick();
+  assert.deepEqual(c.reports, [], 'no report for a tab that is gone');
+  assert.equal(navigator.locks.held.size, 0, 'given back at once');
+  assert.deepEqual(b.reports, []);
+});
+
+test('a refused lock request is not retried in a loop (an opaque origin)', async () => {
+  navigator.locks.refuse = true;
+  const p = page();
+  p.join(p.begin(2, '', 'x'));
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(navigator.locks.requests, 1);
+  assert.deepEqual(p.reports, []);
+});
+
+test('without a channel the tab still queues for the lock (it leads and streams alone)', async () => {
+  const Channel = globalThis.BroadcastChannel;
+  globalThis.BroadcastChannel = class {
+    constructor() {
+      throw new Error('no channel here');
+    }
+  };
+  try {
+    const p = page();
+    p.join(p.begin(2, '', 'x'));
+    await tick();
+    assert.deepEqual(p.reports, [['granted']]);
+    globalThis.Worker = FakeWorker;
+    p.openStream(1, '/events', '42', 'x');
+    assert.equal(workers.length, 0, 'no worker: nothing to relay to');
+    assert.equal(sources.length, 1);
+    assert.doesNotThrow(() => p.post(['ping', '1']));
+    p.end();
+  } finally {
+    globalThis.BroadcastChannel = Channel;
+  }
 });
 
 test('a stream on the page reports its generation; closing and ending stop its reports', () => {
@@ -252,12 +321,19 @@ test("a leader's stream runs in a worker that is sent an absolute URL; where no 
   p.openStream(2, '/api/events', '', '');
   assert.equal(workers.length, 1);
   assert.equal(sources.length, 1);
-  // A worker that cannot start: this stream and every later one open on the page.
-  FakeWorker.failNext = true;
+  // A worker whose script fails: an error for its stream.
+  p.openStream(5, '/api/events', '42', 'x');
+  assert.equal(workers.length, 2);
+  workers[1].onerror();
+  assert.deepEqual(reports.at(-1), ['error', '5']);
+  // From then on (and for a worker that cannot start) streams open on the page.
+  p.openStream(6, '/api/events', '42', 'x');
+  assert.equal(workers.length, 2, 'no worker after one failed');
+  assert.equal(sources.length, 2);
   p.openStream(3, '/api/events', '42', 'x');
   p.openStream(4, '/api/events', '42', 'x');
-  assert.equal(workers.length, 1);
-  assert.equal(sources.length, 3);
+  assert.equal(workers.length, 2);
+  assert.equal(sources.length, 4);
   p.end();
   await tick();
 });
@@ -297,7 +373,21 @@ test('a probe reports the status and the body of an error answer; unreachable is
 });
 
 test('timers report their kind, are replaced, cancelled, and end with the tab', async () => {
+  const live = new Set();
+  const [set, clear] = [globalThis.setTimeout, globalThis.clearTimeout];
   const p = page();
+  globalThis.setTimeout = (f, ms) => {
+    const id = set(() => {
+      live.delete(id);
+      f();
+    }, ms);
+    live.add(id);
+    return id;
+  };
+  globalThis.clearTimeout = (id) => {
+    live.delete(id);
+    clear(id);
+  };
   p.begin(2, '', 'x');
   p.setTimer('retry', 5);
   p.setTimer('retry', 1);
@@ -305,8 +395,12 @@ test('timers report their kind, are replaced, cancelled, and end with the tab', 
   p.cancelTimer('tick');
   await new Promise((done) => setTimeout(done, 20));
   assert.deepEqual(reports, [['retry']]);
-  p.setTimer('tick', 1);
+  p.setTimer('tick', 100);
+  p.setTimer('retry', 100);
   p.end();
+  assert.equal(live.size, 0, 'ending the tab clears its timers');
+  globalThis.setTimeout = set;
+  globalThis.clearTimeout = clear;
   await new Promise((done) => setTimeout(done, 20));
   assert.deepEqual(reports, [['retry']]);
 });
@@ -354,4 +448,53 @@ test('the Server-Timing observer keeps the event ids of responses by request sta
   pending.push(timing(now, '1-4'));
   assert.deepEqual(runtime.eventsSince(now - 5), ['1-2', '1-3', '1-4']);
   assert.deepEqual(runtime.eventsSince(now - 100), ['1-1', '1-2', '1-3', '1-4']);
+});
+
+test('the stream worker relays invalidate and reset for its identity only, and stops on error', () => {
+  const posted = [];
+  const relayed = [];
+  const opened = [];
+  class Channel {
+    constructor(name) {
+      this.name = name;
+    }
+    postMessage(m) {
+      relayed.push(m);
+    }
+  }
+  class Source extends FakeEventSource {
+    constructor(url) {
+      super(url);
+      opened.push(this);
+    }
+  }
+  const worker = new Function(
+    'BroadcastChannel',
+    'EventSource',
+    'postMessage',
+    `let onmessage; ${runtime.STREAM_WORKER}; return onmessage;`,
+  )(Channel, Source, (m) => posted.push(m));
+  worker({ data: ['http://app.test/events', 'chan', '42', 'me'] });
+  const es = opened[0];
+  assert.equal(es.url, 'http://app.test/events');
+  es.emit('open');
+  es.emit('invalidate', '{"tags":[["a"]]}', '1-1'); // before hello: not relayed
+  es.emit('hello', '{"identity":"someone else"}', '');
+  es.emit('invalidate', '{"tags":[["b"]]}', '1-2'); // another user's stream: not relayed
+  es.emit('hello', '{"identity":"me"}', '');
+  es.emit('invalidate', '{"tags":[["c"]]}', '1-3');
+  es.emit('reset', '{"cursor":"2-0"}', '2-0');
+  es.emit('hello', 'not json', '');
+  es.emit('invalidate', '{"tags":[["d"]]}', '2-1'); // unreadable hello: not relayed
+  es.emit('hello', '{"identity":"me"}', '');
+  es.emit('error');
+  es.emit('invalidate', '{"tags":[["e"]]}', '2-2'); // after an error: not relayed
+  assert.deepEqual(relayed, [
+    ['event', '42', 'invalidate', '1-3', '{"tags":[["c"]]}'],
+    ['event', '42', 'reset', '2-0', '{"cursor":"2-0"}'],
+  ]);
+  assert.ok(es.closed, 'an error closes the stream: reconnecting is the page\'s decision');
+  assert.equal(posted.length, 12, 'every event goes to the page');
+  assert.deepEqual(posted[0], ['open', '', '']);
+  assert.deepEqual(posted[5], ['invalidate', '{"tags":[["c"]]}', '1-3']);
 });

@@ -43,7 +43,7 @@
 //!   unreachable; a stream the probe opened is aborted.
 //! - **Timers** (`setTimer`, `cancelTimer`): `[kind]` when one fires.
 //! - The `Server-Timing` observer (`observeEvents`, `eventsSince`: see `own_events.rs`), and
-//!   `later` and `sleep` (see `platform/browser.rs`).
+//!   `later` and `timeout` (see `platform/browser.rs`).
 //!
 //! Everything runs on the page's one thread; a report borrows the runtime only for the time of
 //! one [`Tab`] call. The JS side never reports while a call from Rust runs (every report comes
@@ -55,6 +55,7 @@ use super::received::Received;
 use super::tab::{Port, Probe, Relay, Role, Tab, Timer};
 use super::wire::{Sse, TabMessage, TAB_PROTOCOL};
 use crate::protocol::{Cursor, RenderStart};
+use crate::query::QueryClient;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
@@ -137,7 +138,7 @@ struct Runtime {
     /// What the last tab received, kept while the page is hidden.
     kept: Option<Received>,
     page: Page,
-    _deliver: Closure<dyn FnMut(js_sys::Array)>,
+    _deliver: Closure<dyn Fn(js_sys::Array)>,
 }
 
 impl Runtime {
@@ -146,15 +147,16 @@ impl Runtime {
         cursor: Option<Cursor>,
         identity: Option<String>,
     ) -> Shared {
+        let queries = client.queries().clone();
         let runtime = Rc::new_cyclic(|weak: &Weak<RefCell<Runtime>>| {
             let weak = weak.clone();
-            let deliver = Closure::<dyn FnMut(js_sys::Array)>::new(move |fields: js_sys::Array| {
+            let deliver = Closure::<dyn Fn(js_sys::Array)>::new(move |fields: js_sys::Array| {
                 if let Some(runtime) = weak.upgrade() {
                     let fields: Vec<String> = fields
                         .iter()
                         .map(|field| field.as_string().unwrap_or_default())
                         .collect();
-                    deliver(&runtime, &fields);
+                    deliver(&runtime, &queries, &fields);
                 }
             });
             let page = Page::new(deliver.as_ref().unchecked_ref());
@@ -235,12 +237,13 @@ fn with_tab(runtime: &Shared, action: impl FnOnce(&mut Tab<BrowserPort>)) {
     }
 }
 
-/// A report of `js/runtime.js`: `[kind, ...fields]`.
-fn deliver(runtime: &Shared, fields: &[String]) {
+/// A report of `js/runtime.js`: `[kind, ...fields]`. The tab's reports borrow the runtime with
+/// `try_borrow_mut` (one that found it borrowed, which the JS side never causes, is dropped);
+/// the window's use `queries`, kept outside the runtime.
+fn deliver(runtime: &Shared, queries: &QueryClient, fields: &[String]) {
     let field = |i: usize| fields.get(i).map_or("", String::as_str);
     // Stream reports carry the generation of the stream they are about.
     let generation = field(1).parse().unwrap_or(u32::MAX);
-    let queries = || runtime.borrow().client.queries().clone();
     match field(0) {
         "message" => {
             if let Some(message) = TabMessage::decode(&fields[1..]) {
@@ -275,17 +278,19 @@ fn deliver(runtime: &Shared, fields: &[String]) {
         "lost" => with_tab(runtime, Tab::lock_lost),
         "online" => {
             with_tab(runtime, Tab::online);
-            queries().reconnected();
+            queries.reconnected();
         }
         "offline" => with_tab(runtime, Tab::offline),
         "focus" => {
-            queries().window_focused();
+            queries.window_focused();
         }
-        "visible" => queries().cache().set_visible(field(1) == "1"),
+        "visible" => queries.cache().set_visible(field(1) == "1"),
         // Leave nothing open that keeps the page out of the back/forward cache, and come back
         // from where the page was.
         "pagehide" => Runtime::hide(runtime),
-        "pageshow" if field(1) == "1" || runtime.borrow().tab.is_none() => Runtime::show(runtime),
+        "pageshow" if field(1) == "1" || runtime.try_borrow().is_ok_and(|rt| rt.tab.is_none()) => {
+            Runtime::show(runtime)
+        }
         _ => {}
     }
 }
