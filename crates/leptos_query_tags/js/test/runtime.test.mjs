@@ -129,6 +129,13 @@ function page() {
   return p;
 }
 
+/** A page with a tab begun for the identity `x`; `p.name` is its lock and channel name. */
+function tab() {
+  const p = page();
+  p.name = p.begin(2, '', 'x');
+  return p;
+}
+
 beforeEach(() => {
   for (const p of pages ?? []) p.dispose();
   reports = [];
@@ -179,13 +186,10 @@ test('the shared name carries the protocol, origin, base path and identity; none
 });
 
 test('one tab holds the lock; a steal takes it and the first queues again; leaving hands it on', async () => {
-  const a = page();
-  const b = page();
-  const name = a.begin(2, '', 'x');
-  b.begin(2, '', 'x');
-  a.join(name);
+  const [a, b] = [tab(), tab()];
+  a.join(a.name);
   await tick();
-  b.join(name);
+  b.join(b.name);
   await tick();
   assert.deepEqual(a.reports, [['granted']], 'a leads');
   assert.deepEqual(b.reports, [], 'b waits');
@@ -206,21 +210,16 @@ test('one tab holds the lock; a steal takes it and the first queues again; leavi
 });
 
 test('a lock granted to a tab that has ended is given back at once, unreported', async () => {
-  const a = page();
-  const b = page();
-  const name = a.begin(2, '', 'x');
-  b.begin(2, '', 'x');
-  a.join(name);
+  const [a, b, c] = [tab(), tab(), tab()];
+  a.join(a.name);
   await tick();
-  b.join(name); // queued behind a
+  b.join(b.name); // queued behind a
   b.end(); // aborts b's queued request
-  const c = page();
-  c.begin(2, '', 'x');
-  c.join(name); // queued behind a
-  // c ends without aborting: simulate a grant that races the end by ending after the grant
-  // was queued (a releases, c's callback is called after c ended).
-  a.end();
-  c.shown++; // the tab c asked for is gone, as after end() without the abort
+  c.join(c.name); // queued behind a
+  a.end(); // c is granted next
+  // The grant races c's end: c's tab is gone when the callback runs (as if end() came after
+  // the lock manager had decided, too late to abort).
+  c.shown++;
   await tick();
   await tick();
   await tick();
@@ -406,10 +405,8 @@ test('timers report their kind, are replaced, cancelled, and end with the tab', 
 });
 
 test('tabs exchange arrays of strings over the channel; anything else is ignored', async () => {
-  const a = page();
-  const b = page();
-  const name = a.begin(2, '', 'x');
-  b.begin(2, '', 'x');
+  const [a, b] = [tab(), tab()];
+  const name = a.name;
   a.join(name);
   b.join(name);
   await tick();
