@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh >/dev/null
+# brotli (Debian's package) measures what a server sends; installed here, not by setup.sh,
+# because only this script needs it.
+if ! command -v brotli >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq brotli
+fi
 out=target/wasm-size/out
 rm -rf "$out" && mkdir -p "$out"
 # `devtools`: the library app with <QueryTagsDevtools/> (must cost nothing in release);

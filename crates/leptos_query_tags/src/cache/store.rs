@@ -7,8 +7,7 @@
 use super::clock::Clock;
 use crate::tags::{Tag, TagIndex, TagPattern};
 use futures::channel::oneshot;
-use futures::future::{AbortHandle, Abortable, BoxFuture, Shared};
-use futures::FutureExt;
+use futures::future::{AbortHandle, Abortable, BoxFuture};
 use serde::Serialize;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -228,16 +227,27 @@ struct InFlight {
     /// The entry's invalidation version when the fetch started.
     version: u64,
     result_tags: Option<ResultTagsFn>,
-    done: Option<oneshot::Sender<Outcome>>,
-    waiters: Shared<BoxFuture<'static, Outcome>>,
+    /// Who waits for the outcome. (One channel each rather than a `Shared` future: the same
+    /// answers, and less wasm.)
+    waiters: Vec<oneshot::Sender<Outcome>>,
     abort: AbortHandle,
 }
 
+/// What ends when a fetch does: its [`Outcome`] (`Cancelled` if the fetch is dropped).
+pub(crate) type Wait = oneshot::Receiver<Outcome>;
+
 impl InFlight {
-    fn end(mut self, outcome: Outcome) {
+    /// One more waiter.
+    fn wait(&mut self) -> Wait {
+        let (done, wait) = oneshot::channel();
+        self.waiters.push(done);
+        wait
+    }
+
+    fn end(self, outcome: Outcome) {
         self.abort.abort();
-        if let Some(done) = self.done.take() {
-            let _ = done.send(outcome);
+        for waiter in self.waiters {
+            let _ = waiter.send(outcome.clone());
         }
     }
 }
@@ -526,12 +536,12 @@ impl QueryCache {
 
     /// What ends when the fetch of `key` in flight does (`None`: no fetch in flight).
     #[cfg_attr(not(any(feature = "hydrate", feature = "csr")), allow(dead_code))]
-    pub(crate) fn in_flight(&self, key: &QueryKey) -> Option<Shared<BoxFuture<'static, Outcome>>> {
+    pub(crate) fn in_flight(&self, key: &QueryKey) -> Option<Wait> {
         self.state()
             .entries
-            .get(key)
-            .and_then(|e| e.fetch.as_ref())
-            .map(|fetch| fetch.waiters.clone())
+            .get_mut(key)
+            .and_then(|e| e.fetch.as_mut())
+            .map(InFlight::wait)
     }
 
     pub(crate) fn data(&self, key: &QueryKey) -> Option<Value> {
@@ -554,14 +564,14 @@ impl QueryCache {
         state: &mut State,
         key: &QueryKey,
         spec: &FetchSpec,
-    ) -> (Shared<BoxFuture<'static, Outcome>>, Vec<Listener>) {
+    ) -> (Wait, Vec<Listener>) {
         let now = self.now();
         let entry = state.entry(key, spec.options, now);
         let retag = entry.static_tags != spec.tags;
         entry.adopt(spec);
-        if let Some(fetch) = &entry.fetch {
+        if let Some(fetch) = &mut entry.fetch {
             if fetch.version == entry.version {
-                let waiters = fetch.waiters.clone();
+                let waiters = fetch.wait();
                 if retag {
                     state.reindex(key);
                 }
@@ -575,20 +585,16 @@ impl QueryCache {
         }
         let seq = self.shared.seq.fetch_add(1, Ordering::Relaxed) + 1;
         entry.fetches += 1;
-        let (done, wait) = oneshot::channel();
-        let waiters = wait
-            .map(|outcome| outcome.unwrap_or(Outcome::Cancelled))
-            .boxed()
-            .shared();
         let (abort, registration) = AbortHandle::new_pair();
-        entry.fetch = Some(InFlight {
+        let mut fetch = InFlight {
             seq,
             version: entry.version,
             result_tags: spec.result_tags.clone(),
-            done: Some(done),
-            waiters: waiters.clone(),
+            waiters: Vec::new(),
             abort,
-        });
+        };
+        let waiters = fetch.wait();
+        entry.fetch = Some(fetch);
         let listeners = entry.listeners();
         state.reindex(key);
 
@@ -683,7 +689,7 @@ impl QueryCache {
                 }
             };
             tell(listeners, Notice::Status);
-            match wait.await {
+            match wait.await.unwrap_or(Outcome::Cancelled) {
                 // A fetch that started after the invalidation is in flight (or about to be).
                 Outcome::Superseded => continue,
                 // Cancelled: the data written meanwhile is the answer; with none, fetch again.

@@ -7,7 +7,6 @@ use crate::tags::TagPattern;
 use futures::FutureExt;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
@@ -171,7 +170,7 @@ struct ClientInner {
     info: ArcRwSignal<ConnectionInfo>,
     last_event: ArcRwSignal<Option<Cursor>>,
     received: ArcRwSignal<u64>,
-    log: ArcRwSignal<VecDeque<EventRecord>>,
+    log: ArcRwSignal<Vec<EventRecord>>,
 }
 
 impl fmt::Debug for QueryTagsClient {
@@ -195,7 +194,7 @@ impl QueryTagsClient {
                 info: ArcRwSignal::new(ConnectionInfo::default()),
                 last_event: ArcRwSignal::new(None),
                 received: ArcRwSignal::new(0),
-                log: ArcRwSignal::new(VecDeque::new()),
+                log: ArcRwSignal::new(Vec::new()),
             }),
         }
     }
@@ -310,7 +309,7 @@ impl QueryTagsClient {
             }
             let all = async move {
                 for fetch in fetches {
-                    fetch.await;
+                    let _ = fetch.await;
                 }
             }
             .boxed();
@@ -327,9 +326,9 @@ impl QueryTagsClient {
         self.inner.received.update(|n| *n += 1);
         self.inner.log.update(|log| {
             if log.len() == EVENT_LOG_CAPACITY {
-                log.pop_front();
+                log.remove(0);
             }
-            log.push_back(record);
+            log.push(record);
         });
     }
 }
@@ -388,8 +387,10 @@ pub fn QueryTagsProvider(
     // JSON decoder) and read back, not recomputed, when hydrating.
     let start = SharedValue::new_str(super::runtime::render_start).into_inner();
     // Effects run in the browser only.
-    Effect::new(move |_| {
-        super::runtime::connect(client.clone(), start.cursor, start.identity.clone());
-    });
+    if Owner::current_shared_context().is_none_or(|sc| sc.is_browser()) {
+        leptos::task::spawn_local_scoped_with_cancellation(async move {
+            super::runtime::connect(client, start.cursor, start.identity);
+        });
+    }
     children()
 }

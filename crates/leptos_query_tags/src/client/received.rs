@@ -3,7 +3,6 @@
 
 use super::wire::RawEvent;
 use crate::protocol::Cursor;
-use std::collections::VecDeque;
 
 /// How many event ids above the floor a tab remembers for de-duplication.
 const SEEN_CAPACITY: usize = 1024;
@@ -43,20 +42,21 @@ pub(crate) struct Received {
     resume: Option<Cursor>,
     /// Whether events arriving now arrive in order after `resume`.
     in_order: bool,
-    log: VecDeque<RawEvent>,
+    log: Vec<RawEvent>,
     /// The log holds every event after this cursor (`None`: it holds nothing reliable).
     log_floor: Option<Cursor>,
 }
 
 /// Sequence numbers in ascending order, without repeats. Ids mostly arrive in order, so an
-/// insert is mostly a push at the back. (A sorted `VecDeque` rather than a `BTreeSet`: the same
-/// answers for a few hundred numbers, and no B-tree code in the wasm.)
+/// insert is mostly a push at the back. (A sorted `Vec` rather than a `BTreeSet` or a
+/// `VecDeque`: the same answers for at most `SEEN_CAPACITY` numbers, whose oldest is dropped
+/// by moving 8 KB at most, and no B-tree or ring-buffer code in the wasm.)
 #[derive(Debug, Default)]
-struct Seqs(VecDeque<u64>);
+struct Seqs(Vec<u64>);
 
 impl Seqs {
     fn last(&self) -> Option<&u64> {
-        self.0.back()
+        self.0.last()
     }
 
     fn clear(&mut self) {
@@ -65,8 +65,8 @@ impl Seqs {
 
     /// Whether `seq` was not there yet.
     fn insert(&mut self, seq: u64) -> bool {
-        if self.0.back().is_none_or(|&last| last < seq) {
-            self.0.push_back(seq);
+        if self.0.last().is_none_or(|&last| last < seq) {
+            self.0.push(seq);
             return true;
         }
         match self.0.binary_search(&seq) {
@@ -83,7 +83,11 @@ impl Seqs {
     }
 
     fn pop_first(&mut self) -> Option<u64> {
-        self.0.pop_front()
+        if self.0.is_empty() {
+            None
+        } else {
+            Some(self.0.remove(0))
+        }
     }
 }
 
@@ -212,11 +216,10 @@ impl Received {
             self.resume = Some(id);
         }
         if self.log_floor.is_some() {
-            self.log.push_back(event.clone());
+            self.log.push(event.clone());
             if self.log.len() > LOG_CAPACITY {
-                if let Some(old) = self.log.pop_front() {
-                    self.log_floor = old.cursor().or(self.log_floor);
-                }
+                let old = self.log.remove(0);
+                self.log_floor = old.cursor().or(self.log_floor);
             }
         }
     }

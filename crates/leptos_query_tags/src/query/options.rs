@@ -92,6 +92,7 @@ impl QueryOptions {
     /// lower layer's interval off. Built-in default: no interval. For data the hub cannot know
     /// about (it changes by itself); data your server functions change needs none.
     pub fn refetch_interval(mut self, interval: Option<Duration>) -> Self {
+        super::use_query::link_interval_timer();
         self.refetch_interval = Some(interval.filter(|d| !d.is_zero()));
         self
     }

@@ -13,7 +13,6 @@ use futures::FutureExt;
 use leptos::prelude::*;
 use leptos::reactive::computed::ScopedFuture;
 use serde::Serialize;
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -367,9 +366,9 @@ pub(crate) type ProbeClock = Arc<dyn Fn() -> f64 + Send + Sync>;
 struct OwnEvents {
     probe: Option<(ProbeClock, EventProbe)>,
     /// Events this tab has applied, newest last (bounded).
-    applied: VecDeque<Cursor>,
+    applied: Vec<Cursor>,
     /// Events whose refetch a mutation already made, with the queries it refetched (bounded).
-    covered: VecDeque<(Cursor, Vec<QueryKey>)>,
+    covered: Vec<(Cursor, Vec<QueryKey>)>,
 }
 
 impl fmt::Debug for OwnEvents {
@@ -382,7 +381,8 @@ impl fmt::Debug for OwnEvents {
     }
 }
 
-/// Most applied ids and covered events remembered.
+/// Most applied ids and covered events remembered. (Plain `Vec`s, whose oldest is dropped by
+/// moving the rest: a few KB at most, and no `VecDeque` code in the wasm.)
 const OWN_EVENTS_KEPT: usize = 256;
 
 impl Default for QueryClient {
@@ -474,9 +474,9 @@ impl QueryClient {
     pub(crate) fn note_applied(&self, id: Cursor) {
         let mut own = self.own();
         if own.applied.len() == OWN_EVENTS_KEPT {
-            own.applied.pop_front();
+            own.applied.remove(0);
         }
-        own.applied.push_back(id);
+        own.applied.push(id);
     }
 
     /// Whether this tab applied event `id` already.
@@ -489,9 +489,9 @@ impl QueryClient {
     pub(crate) fn cover(&self, id: Cursor, keys: Vec<QueryKey>) {
         let mut own = self.own();
         if own.covered.len() == OWN_EVENTS_KEPT {
-            own.covered.pop_front();
+            own.covered.remove(0);
         }
-        own.covered.push_back((id, keys));
+        own.covered.push((id, keys));
     }
 
     /// The queries a mutation already refetched for event `id` (once).

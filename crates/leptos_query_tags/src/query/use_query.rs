@@ -9,7 +9,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// The reactive state of a query in a component, returned by [`use_query`]. `Copy`.
@@ -251,11 +251,12 @@ where
     });
     let on_unmount = observer.clone();
     on_cleanup(move || on_unmount.detach());
-    if let (Some(every), false) = (
+    if let (Some(every), false, Some(timer)) = (
         client.options_of(query).refetch_interval,
         observer.on_server,
+        INTERVAL_TIMER.get(),
     ) {
-        refetch_every(&observer, every);
+        timer(&observer, every);
     }
 
     let keys = ArcMemo::new(move |_| key());
@@ -376,6 +377,17 @@ struct Observer {
     on_server: bool,
     /// The component is gone: its refetch interval stops.
     detached: AtomicBool,
+}
+
+/// The refetch interval's timer ([`refetch_every`]), set by
+/// [`QueryOptions::refetch_interval`](super::QueryOptions::refetch_interval), the one way to
+/// give a query an interval: an app that never sets one does not link the timer's code (its
+/// wasm is that much smaller).
+static INTERVAL_TIMER: OnceLock<fn(&Arc<Observer>, Duration)> = OnceLock::new();
+
+/// Links the refetch interval's timer in (see [`INTERVAL_TIMER`]).
+pub(super) fn link_interval_timer() {
+    let _ = INTERVAL_TIMER.set(refetch_every);
 }
 
 /// Refetches what `observer` shows every `every` while the page is visible, until it detaches
