@@ -265,7 +265,8 @@ struct Entry {
     /// Fetches started so far.
     fetches: u64,
     fetch: Option<InFlight>,
-    observers: HashMap<u64, Listener>,
+    /// By id. (A `Vec`: an entry has few observers, and a map's code costs wasm.)
+    observers: Vec<(u64, Listener)>,
     unused_since: Option<Duration>,
     options: CacheOptions,
     static_tags: Vec<Tag>,
@@ -287,7 +288,7 @@ impl Entry {
             version: 0,
             fetches: 0,
             fetch: None,
-            observers: HashMap::new(),
+            observers: Vec::new(),
             unused_since: Some(now),
             options,
             static_tags: Vec::new(),
@@ -351,7 +352,7 @@ impl Entry {
     }
 
     fn listeners(&self) -> Vec<Listener> {
-        self.observers.values().cloned().collect()
+        self.observers.iter().map(|(_, l)| l.clone()).collect()
     }
 
     fn all_tags(&self) -> Vec<Tag> {
@@ -882,7 +883,7 @@ impl QueryCache {
         let now = self.now();
         let mut state = self.state();
         let entry = state.entry(key, spec.options, now);
-        entry.observers.insert(id, listener);
+        entry.observers.push((id, listener));
         entry.unused_since = None;
         let retag = entry.static_tags != spec.tags;
         entry.adopt(spec);
@@ -900,7 +901,11 @@ impl QueryCache {
             let Some(entry) = state.entries.get_mut(key) else {
                 return;
             };
-            if entry.observers.remove(&id).is_none() || !entry.observers.is_empty() {
+            let Some(at) = entry.observers.iter().position(|(o, _)| *o == id) else {
+                return;
+            };
+            entry.observers.swap_remove(at);
+            if !entry.observers.is_empty() {
                 return;
             }
             entry.unused_since = Some(now);
