@@ -3,6 +3,7 @@
 //! (`settle`) ends exactly when no task can run and every assert is deterministic.
 
 use super::*;
+use futures::FutureExt;
 use crate::cache::ManualClock;
 use crate::tags::Segment;
 use tokio::task::JoinHandle;

@@ -110,12 +110,18 @@ extern "C" {
 /// Opens the stream (or joins the tab that holds it), and refetches stale queries in use when
 /// the window regains focus or the browser comes back online, for as long as the calling owner
 /// lives.
+///
+/// It starts in a task, as an effect's first run would: after the hydration that is under way,
+/// whose views must see the server's state (`idle`), not `connecting`. The task is dropped if
+/// the owner is disposed first. (A task rather than an `Effect`: the same timing, less wasm.)
 pub(crate) fn connect(client: QueryTagsClient, cursor: Option<Cursor>, identity: Option<String>) {
-    super::own_events::install(client.queries());
-    let runtime = send_wrapper::SendWrapper::new(Runtime::install(client, cursor, identity));
-    leptos::prelude::on_cleanup(move || {
-        Runtime::hide(&runtime);
-        runtime.borrow().page.dispose();
+    leptos::task::spawn_local_scoped_with_cancellation(async move {
+        super::own_events::install(client.queries());
+        let runtime = send_wrapper::SendWrapper::new(Runtime::install(client, cursor, identity));
+        leptos::prelude::on_cleanup(move || {
+            Runtime::hide(&runtime);
+            runtime.borrow().page.dispose();
+        });
     });
 }
 

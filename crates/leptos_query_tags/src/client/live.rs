@@ -386,11 +386,7 @@ pub fn QueryTagsProvider(
     // Written into the page during SSR (as text: `RenderStart`'s `Display`, less wasm than a
     // JSON decoder) and read back, not recomputed, when hydrating.
     let start = SharedValue::new_str(super::runtime::render_start).into_inner();
-    // Effects run in the browser only.
-    if Owner::current_shared_context().is_none_or(|sc| sc.is_browser()) {
-        leptos::task::spawn_local_scoped_with_cancellation(async move {
-            super::runtime::connect(client, start.cursor, start.identity);
-        });
-    }
+    // In the browser, once the page is hydrated; on the server, nothing.
+    super::runtime::connect(client, start.cursor, start.identity);
     children()
 }

@@ -1,6 +1,6 @@
 //! The runtime where there is no browser (the server render, native tests): there is no event
-//! stream to open and no window to watch (the provider's effect never runs on the server;
-//! `connect` exists so that it calls the same functions on every side), and the page's
+//! stream to open and no window to watch (`connect` exists so that the provider calls the same
+//! functions on every side), and the page's
 //! [`RenderStart`] comes from the request being rendered.
 
 use super::live::QueryTagsClient;
