@@ -393,7 +393,15 @@ impl State {
     }
 
     fn matching(&self, patterns: &[TagPattern]) -> Vec<QueryKey> {
-        let mut ids = self.index.matches_any(patterns);
+        self.in_creation_order(self.index.matches_any(patterns))
+    }
+
+    /// Every key, oldest entry first.
+    fn all(&self) -> Vec<QueryKey> {
+        self.in_creation_order(self.keys.keys().copied().collect())
+    }
+
+    fn in_creation_order(&self, mut ids: Vec<u64>) -> Vec<QueryKey> {
         crate::sort::sort(&mut ids, |a, b| a < b);
         ids.iter()
             .filter_map(|id| self.keys.get(id).cloned())
@@ -744,7 +752,7 @@ impl QueryCache {
 
     /// Invalidates every entry, reporting like [`QueryCache::invalidate_matching`].
     pub fn invalidate_every(&self) -> Vec<(QueryKey, bool)> {
-        let keys = self.keys();
+        let keys = self.state().all();
         self.invalidate_reporting(&keys)
     }
 
@@ -761,7 +769,8 @@ impl QueryCache {
                     listeners.extend(entry.listeners());
                     let refetch = !entry.observers.is_empty() && entry.spec.is_some();
                     matched.push((key.clone(), refetch));
-                    if refetch {
+                    // Once each, in the order they were invalidated.
+                    if refetch && !state.to_refetch.contains(key) {
                         state.to_refetch.push(key.clone());
                     }
                 }
@@ -781,10 +790,7 @@ impl QueryCache {
         let mut listeners = Vec::new();
         {
             let mut state = self.state();
-            let mut keys = std::mem::take(&mut state.to_refetch);
-            crate::sort::by_string_key(&mut keys, QueryKey::to_string);
-            keys.dedup();
-            for key in keys {
+            for key in std::mem::take(&mut state.to_refetch) {
                 let Some(entry) = state.entries.get(&key) else {
                     continue;
                 };

@@ -232,9 +232,13 @@ impl Optimistic {
                 cache.restore(key, written, previous.clone());
             }
         }
-        let mut keys: Vec<QueryKey> = journal.into_iter().map(|(key, _, _)| key).collect();
-        crate::sort::by_string_key(&mut keys, QueryKey::to_string);
-        keys.dedup();
+        // Each written query once, in the order of the writes.
+        let mut keys: Vec<QueryKey> = Vec::new();
+        for (key, _, _) in journal {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
         if !failed && !own.is_empty() {
             if own.iter().all(|id| self.client.was_applied(*id)) {
                 return;
