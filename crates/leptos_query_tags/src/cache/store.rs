@@ -272,6 +272,8 @@ struct Entry {
     static_tags: Vec<Tag>,
     result_tags: Vec<Tag>,
     pending_mutations: u32,
+    /// In `State::to_refetch` (so it is queued once however many invalidations reach it).
+    queued: bool,
     /// How its observers fetch it, for refetches the cache starts by itself.
     spec: Option<FetchSpec>,
 }
@@ -294,6 +296,7 @@ impl Entry {
             static_tags: Vec::new(),
             result_tags: Vec::new(),
             pending_mutations: 0,
+            queued: false,
             spec: None,
         }
     }
@@ -768,9 +771,11 @@ impl QueryCache {
                     entry.version += 1;
                     listeners.extend(entry.listeners());
                     let refetch = !entry.observers.is_empty() && entry.spec.is_some();
+                    // Queued once each, in the order they were invalidated.
+                    let queue = refetch && !entry.queued;
+                    entry.queued |= queue;
                     matched.push((key.clone(), refetch));
-                    // Once each, in the order they were invalidated.
-                    if refetch && !state.to_refetch.contains(key) {
+                    if queue {
                         state.to_refetch.push(key.clone());
                     }
                 }
@@ -791,9 +796,10 @@ impl QueryCache {
         {
             let mut state = self.state();
             for key in std::mem::take(&mut state.to_refetch) {
-                let Some(entry) = state.entries.get(&key) else {
+                let Some(entry) = state.entries.get_mut(&key) else {
                     continue;
                 };
+                entry.queued = false;
                 // A fetch in flight, even one that began before this invalidation, is left to
                 // finish: when it ends, one trailing fetch starts (see `complete`). A burst of
                 // events thus costs at most one fetch in flight and one after it, instead of a

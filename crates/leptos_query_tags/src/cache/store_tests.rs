@@ -3,9 +3,9 @@
 //! (`settle`) ends exactly when no task can run and every assert is deterministic.
 
 use super::*;
-use futures::FutureExt;
 use crate::cache::ManualClock;
 use crate::tags::Segment;
+use futures::FutureExt;
 use tokio::task::JoinHandle;
 
 /// How the test answers one fetch (taken once answered).
@@ -287,6 +287,14 @@ async fn a_burst_refetches_each_entry_in_use_once_and_marks_unused_ones_stale() 
     assert_eq!(server.count(), 6);
     server.answer(5, Ok("v2"));
     assert_eq!(next.await.unwrap(), "v2");
+
+    // Refetched, the entries in use are queued again by the next invalidation.
+    server.answer(3, Ok("v2"));
+    server.answer(4, Ok("v2"));
+    settle().await;
+    assert_eq!(cache.invalidate(&[pattern(&["todos", "list"])]), 1);
+    settle().await;
+    assert_eq!(server.count(), 7, "the list refetches again");
 }
 
 #[tokio::test(start_paused = true)]
