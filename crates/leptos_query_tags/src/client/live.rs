@@ -242,7 +242,7 @@ impl QueryTagsClient {
 
     /// The last [`EVENT_LOG_CAPACITY`] events this tab applied, oldest first (reactive).
     pub fn event_log(&self) -> Vec<EventRecord> {
-        self.inner.log.with(|log| log.iter().cloned().collect())
+        self.inner.log.with(|log| log.to_vec())
     }
 
     /// Invalidates every cached query carrying a tag one of `patterns` matches (what an

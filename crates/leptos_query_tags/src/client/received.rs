@@ -227,7 +227,7 @@ impl Received {
     /// The events after `after` that this tab can vouch for, and whether they are all of them.
     pub(crate) fn since(&self, after: Option<Cursor>) -> (Vec<RawEvent>, bool) {
         let (Some(after), Some(log_floor)) = (after, self.log_floor) else {
-            return (self.log.iter().cloned().collect(), false);
+            return (self.log.to_vec(), false);
         };
         let complete = self.in_order && after.epoch == log_floor.epoch && after >= log_floor;
         let events = self
