@@ -1,7 +1,7 @@
 //! The runtime where there is no browser (the server render, native tests): there is no event
 //! stream to open and no window to watch (`connect` exists so that the provider calls the same
-//! functions on every side), and the page's
-//! [`RenderStart`] comes from the request being rendered.
+//! functions on every side), and the page's [`RenderStart`] comes from the request being
+//! rendered.
 
 use super::live::QueryTagsClient;
 use crate::protocol::{Cursor, RenderStart};
