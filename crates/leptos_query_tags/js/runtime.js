@@ -219,13 +219,13 @@ export class Page {
     const shown = this.shown;
     fetch(url, { signal: abort.signal })
       .then(
-        async (r) => [String(r.status), r.ok ? '' : await r.text().catch(() => '')],
+        async (r) => [String(r.status), r.ok ? '' : await r.json().then((b) => b?.error, () => '')],
         () => ['', ''],
       )
-      .then(([status, body]) => {
+      .then(([status, reason]) => {
         abort.abort();
         if (this.probing === abort) this.probing = null;
-        this.send(shown, ['probe', String(generation), status, body]);
+        this.send(shown, ['probe', String(generation), status, typeof reason === 'string' ? reason : '']);
       });
   }
 
@@ -243,6 +243,38 @@ export class Page {
     try {
       this.channel?.postMessage(fields);
     } catch {}
+  }
+}
+
+// An event's data as strings for the wasm (see src/client/wire.rs), or null if unreadable:
+// hello [epoch, cursor, identity?]; reset [cursor]; invalidate each segment ('s' + string,
+// 'i' + integer, 't', 'f') with '' after each pattern. Integers keep their source text.
+class Int {
+  constructor(text) {
+    this.text = text;
+  }
+}
+const int = (v) => (v instanceof Int ? v.text : null);
+const segment = (s) =>
+  typeof s === 'string' ? 's' + s : typeof s === 'boolean' ? (s ? 't' : 'f') : s instanceof Int ? 'i' + s.text : null;
+
+export function decodeEvent(name, data) {
+  try {
+    const v = JSON.parse(data, (_, v, c) =>
+      typeof v === 'number' ? new Int(c?.source ?? (Number.isSafeInteger(v) ? String(v) : '')) : v,
+    );
+    let out = [v.cursor];
+    if (name === 'hello') out = [int(v.epoch), v.cursor, ...(v.identity == null ? [] : [v.identity])];
+    if (name === 'invalidate') {
+      out = [];
+      for (const tag of v.tags) {
+        if (!Array.isArray(tag)) return null;
+        out.push(...tag.map(segment), '');
+      }
+    }
+    return out.every((f) => typeof f === 'string') ? out : null;
+  } catch {
+    return null;
   }
 }
 

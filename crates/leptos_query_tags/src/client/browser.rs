@@ -39,8 +39,14 @@
 //!   open on the page's thread from then on. Closing a worker removes its handlers first: a
 //!   message it posted before it ended must not reach a tab that has moved on.
 //! - **The probe** (`probe`): `GET url` with `fetch`, which, unlike `EventSource`, sees the
-//!   status and the body: `['probe', g, status, body of an error answer]`, status `''` when
-//!   unreachable; a stream the probe opened is aborted.
+//!   status and the body: `['probe', g, status, reason]`, the reason being the `error` of an
+//!   error answer's JSON body ([`crate::protocol::ErrorBody`]) or `''`; status `''` when
+//!   unreachable. A stream the probe opened is aborted.
+//! - **Event data** (`decodeEvent`): the `data` of a `hello`, `invalidate` or `reset` as the
+//!   fields [`super::wire`] reads, decoded with `JSON.parse`, whose reviver keeps each
+//!   integer's source text where the browser gives it (JSON.parse source text access): an
+//!   integer tag segment above 2^53 is exact there, and elsewhere makes the event unreadable
+//!   (every query refetches), never a wrong tag.
 //! - **Timers** (`setTimer`, `cancelTimer`): `[kind]` when one fires.
 //! - The `Server-Timing` observer (`observeEvents`, `eventsSince`: see `own_events.rs`), and
 //!   `later` and `timeout` (see `platform/browser.rs`).
@@ -102,6 +108,9 @@ extern "C" {
     /// The event ids named by responses whose requests started at or after `since`.
     #[wasm_bindgen(js_name = eventsSince)]
     pub(super) fn events_since(since: f64) -> js_sys::Array;
+    /// An event's data as the strings [`super::wire`] reads, `null` when it is not readable.
+    #[wasm_bindgen(js_name = decodeEvent)]
+    fn decode_event_js(name: &str, data: &str) -> Option<js_sys::Array>;
     /// `performance.now()`.
     #[wasm_bindgen(js_name = performanceNow)]
     pub(super) fn performance_now() -> f64;
@@ -123,6 +132,20 @@ pub(crate) fn connect(client: QueryTagsClient, cursor: Option<Cursor>, identity:
             runtime.borrow().page.dispose();
         });
     });
+}
+
+/// An event's data as fields (see [`super::wire`]), decoded by the browser's `JSON.parse`: no
+/// JSON decoder in the wasm.
+pub(crate) fn decode_event(name: &str, data: &str) -> Option<Vec<String>> {
+    decode_event_js(name, data).map(strings)
+}
+
+/// A JS array's strings (anything else reads as an empty string).
+fn strings(array: js_sys::Array) -> Vec<String> {
+    array
+        .iter()
+        .map(|field| field.as_string().unwrap_or_default())
+        .collect()
 }
 
 /// Where the page's stream starts when the page does not carry it (a client-side rendered app,
@@ -158,11 +181,7 @@ impl Runtime {
             let weak = weak.clone();
             let deliver = Closure::<dyn Fn(js_sys::Array)>::new(move |fields: js_sys::Array| {
                 if let Some(runtime) = weak.upgrade() {
-                    let fields: Vec<String> = fields
-                        .iter()
-                        .map(|field| field.as_string().unwrap_or_default())
-                        .collect();
-                    deliver(&runtime, &queries, &fields);
+                    deliver(&runtime, &queries, &strings(fields));
                 }
             });
             let page = Page::new(deliver.as_ref().unchecked_ref());
@@ -272,7 +291,7 @@ fn deliver(runtime: &Shared, queries: &QueryClient, fields: &[String]) {
             let probe = match field(2).parse() {
                 Ok(status) => Probe::Answered {
                     status,
-                    body: field(3).to_owned(),
+                    reason: field(3).to_owned(),
                 },
                 Err(_) => Probe::Unreachable,
             };

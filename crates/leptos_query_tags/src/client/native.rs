@@ -10,6 +10,43 @@ use leptos::prelude::{use_context, Owner};
 /// Opens nothing.
 pub(crate) fn connect(_: QueryTagsClient, _: Option<Cursor>, _: Option<String>) {}
 
+/// An event's data as the fields [`super::wire`] reads (what `decodeEvent` of
+/// `js/runtime.js` does in the browser), `None` when it is not readable.
+pub(crate) fn decode_event(name: &str, data: &str) -> Option<Vec<String>> {
+    use serde_json::Value;
+    let value: Value = serde_json::from_str(data).ok()?;
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    Some(match name {
+        "hello" => {
+            let mut fields = vec![
+                value["epoch"].as_u64()?.to_string(),
+                text(&value["cursor"])?,
+            ];
+            match &value["identity"] {
+                Value::Null => {}
+                identity => fields.push(text(identity)?),
+            }
+            fields
+        }
+        "invalidate" => {
+            let mut fields = Vec::new();
+            for tag in value["tags"].as_array()? {
+                for segment in tag.as_array()? {
+                    fields.push(match segment {
+                        Value::String(s) => format!("s{s}"),
+                        Value::Bool(b) => (if *b { "t" } else { "f" }).to_owned(),
+                        Value::Number(n) => format!("i{n}"),
+                        _ => return None,
+                    });
+                }
+                fields.push(String::new());
+            }
+            fields
+        }
+        _ => vec![text(&value["cursor"])?],
+    })
+}
+
 /// What the page being rendered tells the browser runtime ([`RenderStart`]): from the Leptos
 /// context if the application provides it, else from the request, where the hub's layer put
 /// it. Empty outside a server render (the browser reads the value the page carries instead).

@@ -21,7 +21,7 @@
 use super::live::{ConnectionState, EventOrigin, EventRecord, QueryTagsClient};
 use super::received::{Received, Verdict};
 use super::wire::{Incoming, LeaderStatus, RawEvent, Sse, TabMessage, Wire};
-use crate::protocol::{Cursor, ErrorBody, CURSOR_PARAM, EVENTS_PATH};
+use crate::protocol::{Cursor, CURSOR_PARAM, EVENTS_PATH};
 
 /// First backoff ceiling, doubled per failed attempt up to [`MAX_BACKOFF_MS`].
 pub(crate) const BASE_BACKOFF_MS: u64 = 1_000;
@@ -67,8 +67,9 @@ pub(crate) enum Timer {
 pub(crate) enum Probe {
     /// The request failed (network error, server down).
     Unreachable,
-    /// An answer with this status and body.
-    Answered { status: u16, body: String },
+    /// An answer with this status and, for the hub's error answers, their reason (the `error`
+    /// of the JSON body, [`crate::protocol::ErrorBody`]; empty for any other body).
+    Answered { status: u16, reason: String },
 }
 
 /// What a tab asks of the browser.
@@ -419,12 +420,14 @@ impl<P: Port> Tab<P> {
             return;
         }
         let refused = match probe {
-            Probe::Answered { status, body } if (400..500).contains(&status) => {
-                let reason = serde_json::from_str::<ErrorBody>(&body)
-                    .map(|b| b.error)
-                    .unwrap_or_else(|_| format!("http_{status}"));
-                Some((status, reason))
-            }
+            Probe::Answered { status, reason } if (400..500).contains(&status) => Some((
+                status,
+                if reason.is_empty() {
+                    format!("http_{status}")
+                } else {
+                    reason
+                },
+            )),
             _ => None,
         };
         self.retry_later(refused);

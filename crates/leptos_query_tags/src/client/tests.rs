@@ -4,7 +4,7 @@
 use super::live::{ConnectionState, EventOrigin, QueryTagsClient};
 use super::received::Received;
 use super::tab::*;
-use super::wire::{Sse, TabMessage};
+use super::wire::{Hello, Incoming, Sse, TabMessage, Wire};
 use crate::protocol::Cursor;
 use crate::query::{Query, QueryClient};
 use std::cell::{Cell, RefCell};
@@ -312,7 +312,7 @@ fn a_refusal_is_failed_with_the_hubs_reason_and_a_dead_server_is_reconnecting() 
         g,
         Probe::Answered {
             status: 403,
-            body: r#"{"error":"forbidden_scope","message":"no"}"#.into(),
+            reason: "forbidden_scope".into(),
         },
     );
     assert_eq!(
@@ -327,7 +327,7 @@ fn a_refusal_is_failed_with_the_hubs_reason_and_a_dead_server_is_reconnecting() 
         world.now.get() + 30_000,
         "slow retries after a refusal (half of 60 s)"
     );
-    // 429 with a body that is not the hub's.
+    // 429 with a body that is not the hub's (no reason).
     world.advance(30_000);
     tab.timer(Timer::Retry);
     let (g, _) = tab.port().opened[1].clone();
@@ -336,7 +336,7 @@ fn a_refusal_is_failed_with_the_hubs_reason_and_a_dead_server_is_reconnecting() 
         g,
         Probe::Answered {
             status: 429,
-            body: "slow down".into(),
+            reason: String::new(),
         },
     );
     assert_eq!(
@@ -362,7 +362,7 @@ fn a_refusal_is_failed_with_the_hubs_reason_and_a_dead_server_is_reconnecting() 
         g,
         Probe::Answered {
             status: 503,
-            body: r#"{"error":"shutting_down","message":"bye"}"#.into(),
+            reason: "shutting_down".into(),
         },
     );
     assert_eq!(client.connection_state().as_str(), "reconnecting");
@@ -707,4 +707,100 @@ fn only_a_leader_opens_its_stream_with_a_relay_for_its_own_identity() {
     );
     let (mut follower, _) = world.tab(3, Role::Follower, None);
     assert!(follower.port().opened.is_empty() && follower.port().relays.is_empty());
+}
+
+/// The data of an event as `native.rs` decodes it: the same fields as `decodeEvent` of
+/// `js/runtime.js` gives in the browser, checked on the same vectors by its test.
+#[test]
+fn the_native_decoder_gives_the_fields_the_browser_s_does() {
+    let vectors: Vec<(String, String, Option<Vec<String>>)> =
+        serde_json::from_str(include_str!("../../js/test/event-data.json")).unwrap();
+    assert!(vectors.len() > 20);
+    for (name, data, fields) in vectors {
+        assert_eq!(
+            super::runtime::decode_event(&name, &data),
+            fields,
+            "{name} {data}"
+        );
+    }
+}
+
+fn parse(name: &str, data: &str, id: &str) -> Incoming {
+    Sse {
+        name,
+        data,
+        last_event_id: id,
+    }
+    .parse()
+}
+
+#[test]
+fn events_are_read_from_their_fields_and_anything_else_is_unreadable() {
+    let k = |seq: u64| Cursor { epoch: 7, seq };
+    let tag =
+        |segments: Vec<crate::tags::Segment>| crate::tags::TagPattern::from_segments(segments);
+    assert_eq!(
+        parse("hello", r#"{"epoch":7,"cursor":"7-3","identity":"ab"}"#, ""),
+        Incoming::Hello(Hello {
+            epoch: 7,
+            cursor: k(3),
+            identity: Some("ab".into())
+        })
+    );
+    assert_eq!(
+        parse(
+            "invalidate",
+            r#"{"tags":[["todos",3,true],[],["i3"]]}"#,
+            "7-4"
+        ),
+        Incoming::Event(Wire::Invalidate {
+            id: Some(k(4)),
+            tags: vec![
+                tag(vec!["todos".into(), 3.into(), true.into()]),
+                tag(vec![]),
+                tag(vec!["i3".into()]),
+            ]
+        })
+    );
+    assert_eq!(
+        parse("reset", r#"{"reason":"lagged","cursor":"7-9"}"#, "7-8"),
+        Incoming::Event(Wire::Reset {
+            id: Some(k(8)),
+            cursor: k(9)
+        })
+    );
+    // Without a readable cursor, the id is where the stream goes on.
+    assert_eq!(
+        parse("reset", "{}", "7-8"),
+        Incoming::Event(Wire::Reset {
+            id: Some(k(8)),
+            cursor: k(8)
+        })
+    );
+    assert_eq!(
+        parse("reset", "{}", ""),
+        Incoming::Event(Wire::Unreadable { id: None })
+    );
+    // Integers the fields cannot hold: beyond i64, a float, digits a browser could not keep.
+    for data in [
+        r#"{"tags":[["a",9223372036854775808]]}"#,
+        r#"{"tags":[["a",1.5]]}"#,
+        r#"{"tags":[["a",1e3]]}"#,
+        "not json",
+    ] {
+        assert_eq!(
+            parse("invalidate", data, "7-5"),
+            Incoming::Event(Wire::Unreadable { id: Some(k(5)) }),
+            "{data}"
+        );
+    }
+    assert_eq!(
+        parse("hello", r#"{"epoch":-1,"cursor":"7-0"}"#, ""),
+        Incoming::Ignored
+    );
+    assert_eq!(
+        parse("welcome", "{}", "7-5"),
+        Incoming::Ignored,
+        "a newer hub's event"
+    );
 }

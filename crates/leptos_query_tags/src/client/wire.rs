@@ -1,31 +1,30 @@
 //! Events as the runtime handles them, and the messages tabs send each other.
+//!
+//! ## An event's data as fields
+//! The `data` of an event is JSON ([`crate::protocol`]). The runtime does not decode it with a
+//! JSON decoder of its own: in the browser `js/runtime.js` decodes it with `JSON.parse` (see
+//! `browser.rs`), elsewhere `native.rs` with `serde_json`, and both hand over the same strings,
+//! which [`Sse::parse`] reads:
+//! - `hello`: `[epoch, cursor]`, or `[epoch, cursor, identity]`;
+//! - `reset`: `[cursor]`;
+//! - `invalidate`: each segment of each pattern, `s` + a string, `i` + an integer's decimal
+//!   digits, `t` or `f`, and an empty string after each pattern:
+//!   `{"tags":[["todos",3],[]]}` is `["stodos", "i3", "", ""]`.
+//!
+//! Anything else (not JSON, another shape, a float segment) is no fields: the event is
+//! unreadable. A decoder of its own cost the wasm more than 4 KB (docs/benchmarks.md).
 
 use super::live::ConnectionState;
 use crate::protocol::{event, Cursor};
-use crate::tags::TagPattern;
-use serde::Deserialize;
+use crate::tags::{Segment, TagPattern};
 
 /// What the runtime reads of a `hello` ([`crate::protocol::Hello`]); the other fields are
-/// skipped. Decoders of only these fields are less code in the wasm, and a newer hub's extra or
-/// changed fields do not make the event unreadable.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+/// skipped, so a newer hub's extra fields do not make the event unreadable.
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Hello {
     pub(crate) epoch: u64,
     pub(crate) cursor: Cursor,
-    #[serde(default)]
     pub(crate) identity: Option<String>,
-}
-
-/// What the runtime reads of an `invalidate` ([`crate::protocol::Invalidation`]).
-#[derive(Deserialize)]
-struct Invalidation {
-    tags: Vec<TagPattern>,
-}
-
-/// What the runtime reads of a `reset` ([`crate::protocol::Reset`]): where the stream goes on.
-#[derive(Deserialize)]
-struct Reset {
-    cursor: Cursor,
 }
 
 /// One event of the hub's stream, parsed.
@@ -102,44 +101,75 @@ pub(crate) enum Incoming {
 impl Sse<'_> {
     pub(crate) fn parse(&self) -> Incoming {
         let id = self.last_event_id.parse::<Cursor>().ok();
-        match self.name {
-            event::HELLO => match serde_json::from_str::<Hello>(self.data) {
-                Ok(hello) => Incoming::Hello(hello),
-                Err(error) => {
-                    crate::platform::warn(format_args!(
-                        "leptos_query_tags: unreadable hello ({error})"
-                    ));
-                    Incoming::Ignored
-                }
-            },
-            event::INVALIDATE => {
-                Incoming::Event(match serde_json::from_str::<Invalidation>(self.data) {
-                    Ok(invalidation) => Wire::Invalidate {
-                        id,
-                        tags: invalidation.tags,
-                    },
-                    Err(error) => {
-                        crate::platform::warn(format_args!(
-                            "leptos_query_tags: unreadable invalidation ({error}); refetching every query"
-                        ));
-                        Wire::Unreadable { id }
-                    }
-                })
-            }
-            event::RESET => Incoming::Event(match serde_json::from_str::<Reset>(self.data) {
-                Ok(reset) => Wire::Reset {
-                    id,
-                    cursor: reset.cursor,
-                },
-                // Without a readable cursor the id is where the stream continues.
-                Err(_) => match id {
-                    Some(cursor) => Wire::Reset { id, cursor },
-                    None => Wire::Unreadable { id },
-                },
-            }),
-            _ => Incoming::Ignored,
+        let kind = self.name;
+        if ![event::HELLO, event::INVALIDATE, event::RESET].contains(&kind) {
+            return Incoming::Ignored;
         }
+        let fields = super::runtime::decode_event(kind, self.data);
+        let read = fields.as_deref().and_then(|fields| {
+            let cursor = |i: usize| fields.get(i)?.parse::<Cursor>().ok();
+            Some(match kind {
+                event::HELLO if fields.len() <= 3 => Incoming::Hello(Hello {
+                    epoch: fields.first()?.parse().ok()?,
+                    cursor: cursor(1)?,
+                    identity: fields.get(2).cloned(),
+                }),
+                event::INVALIDATE => Incoming::Event(Wire::Invalidate {
+                    id,
+                    tags: patterns(fields)?,
+                }),
+                event::RESET => Incoming::Event(Wire::Reset {
+                    id,
+                    cursor: cursor(0)?,
+                }),
+                _ => return None,
+            })
+        });
+        read.unwrap_or_else(|| match (kind, id) {
+            // Without a readable cursor the id is where the stream continues.
+            (event::RESET, Some(cursor)) => Incoming::Event(Wire::Reset { id, cursor }),
+            (event::RESET, None) => Incoming::Event(Wire::Unreadable { id }),
+            (event::HELLO, _) => {
+                crate::platform::warn(format_args!(
+                    "leptos_query_tags: unreadable hello: {}",
+                    self.data
+                ));
+                Incoming::Ignored
+            }
+            _ => {
+                crate::platform::warn(format_args!(
+                    "leptos_query_tags: unreadable invalidation ({}); refetching every query",
+                    self.data
+                ));
+                Incoming::Event(Wire::Unreadable { id })
+            }
+        })
     }
+}
+
+/// The patterns of an `invalidate`'s fields; `None` for anything else.
+fn patterns(fields: &[String]) -> Option<Vec<TagPattern>> {
+    let mut patterns = Vec::new();
+    let mut segments = Vec::new();
+    for field in fields {
+        if field.is_empty() {
+            patterns.push(TagPattern::from_segments(std::mem::take(&mut segments)));
+            continue;
+        }
+        segments.push(if let Some(text) = field.strip_prefix('s') {
+            Segment::from(text.to_owned())
+        } else if let Some(digits) = field.strip_prefix('i') {
+            Segment::Int(digits.parse().ok()?)
+        } else {
+            Segment::Bool(match field.as_str() {
+                "t" => true,
+                "f" => false,
+                _ => return None,
+            })
+        });
+    }
+    // Every pattern ends with an empty field.
+    segments.is_empty().then_some(patterns)
 }
 
 /// What the leader tells the others about its stream (also its heartbeat).
