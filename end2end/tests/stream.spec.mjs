@@ -38,3 +38,21 @@ test('the event stream is written by the hub (lean streams), and stays live acro
   expect(errorsA).toEqual([]);
   expect(errorsB).toEqual([]);
 });
+
+test("Chromium decodes an event's integers exactly: a tag segment above 2^53 keeps its digits", async ({ page }) => {
+  // js/runtime.js decodes event data with JSON.parse, keeping each integer's source text
+  // (JSON.parse source text access); without it such a segment would make the event unreadable.
+  const errors = watchErrors(page);
+  await openTodos(page);
+  const fields = await page.evaluate(async () => {
+    const runtime = performance
+      .getEntriesByType('resource')
+      .map((e) => e.name)
+      .find((name) => name.includes('/snippets/leptos_query_tags') && name.endsWith('/runtime.js'));
+    if (!runtime) return 'the runtime snippet was not loaded';
+    const { decodeEvent } = await import(runtime);
+    return decodeEvent('invalidate', '{"tags":[["user",9007199254740993,-9223372036854775808,true]]}');
+  });
+  expect(fields).toEqual(['suser', 'i9007199254740993', 'i-9223372036854775808', 't', '']);
+  expect(errors).toEqual([]);
+});

@@ -392,7 +392,7 @@ test('an integer segment beyond 2^53 is exact where JSON.parse gives its source,
   const unknown = ['suser', 'i', 'i', 'i', 'i1000', ''];
   const exact = ['suser', 'i9007199254740993', 'i-9223372036854775808', 'i1.5', 'i1e3', ''];
   assert.deepEqual(runtime.decodeEvent('invalidate', data), parsesWithSource ? exact : unknown);
-  // With source text access (Chromium 114+, Firefox 135+; here behind V8's flag).
+  // With source text access (Chromium 114, Firefox 135, Safari 18.4; here behind V8's flag).
   const { execFileSync } = await import('node:child_process');
   const script = `import(${JSON.stringify('data:text/javascript,' + encodeURIComponent(source))})
     .then((m) => console.log(JSON.stringify(m.decodeEvent('invalidate', ${JSON.stringify(data)}))));`;
