@@ -7,8 +7,8 @@
 //! | `live.rs` | [`QueryTagsProvider`], [`QueryTagsClient`]: connection state, event log, the cursor a page starts from |
 //! | `tab.rs` | one tab's state machine: leadership, reconnection, dispatch (no browser APIs) |
 //! | `received.rs` | de-duplication by event id, the resume cursor, the catch-up log |
-//! | `wire.rs` | parsed events and the messages between tabs |
-//! | `browser.rs` | `EventSource`, `BroadcastChannel`, Web Locks, timers (`hydrate`, `csr`) |
+//! | `wire.rs` | events read from the fields their data decodes to, and the messages between tabs |
+//! | `browser.rs` | `EventSource`, `BroadcastChannel`, Web Locks, timers, `JSON.parse` of event data (`hydrate`, `csr`) |
 //! | `native.rs` | the same entry points where there is no browser (server, tests): nothing to run |
 //! | `own_events.rs` | which events this tab's own writes became (`Server-Timing`), so its refetch stands for them |
 //!

@@ -1,7 +1,8 @@
 //! The runtime where there is no browser (the server render, native tests): there is no event
 //! stream to open and no window to watch (`connect` exists so that the provider calls the same
-//! functions on every side), and the page's [`RenderStart`] comes from the request being
-//! rendered.
+//! functions on every side), the page's [`RenderStart`] comes from the request being
+//! rendered, and an event's data is decoded with `serde_json` into the fields the browser's
+//! `JSON.parse` gives (so that the native tests run the same reader, [`super::wire`]).
 
 use super::live::QueryTagsClient;
 use crate::protocol::{Cursor, RenderStart};
