@@ -248,21 +248,26 @@ export class Page {
 
 // An event's data as strings for the wasm (see src/client/wire.rs), or null if unreadable:
 // hello [epoch, cursor, identity?]; reset [cursor]; invalidate each segment ('s' + string,
-// 'i' + integer, 't', 'f') with '' after each pattern. Integers keep their source text.
+// 'i' + integer, 't', 'f') with '' after each pattern. An integer keeps its source text where
+// JSON.parse gives it; a number that is no integer, or whose digits are lost, has none ('').
 class Int {
   constructor(text) {
     this.text = text;
   }
 }
+const number = (_, v, c) => {
+  if (typeof v !== 'number') return v;
+  // Without source text (before 2025) the digits are known for a safe integer only.
+  if (!c) return new Int(Number.isSafeInteger(v) ? String(v) : '');
+  return new Int(/^(0|-?[1-9]\d*)$/.test(c.source) ? c.source : '');
+};
 const int = (v) => (v instanceof Int ? v.text : null);
 const segment = (s) =>
   typeof s === 'string' ? 's' + s : typeof s === 'boolean' ? (s ? 't' : 'f') : s instanceof Int ? 'i' + s.text : null;
 
 export function decodeEvent(name, data) {
   try {
-    const v = JSON.parse(data, (_, v, c) =>
-      typeof v === 'number' ? new Int(c?.source ?? (Number.isSafeInteger(v) ? String(v) : '')) : v,
-    );
+    const v = JSON.parse(data, number);
     let out = [v.cursor];
     if (name === 'hello') out = [int(v.epoch), v.cursor, ...(v.identity == null ? [] : [v.identity])];
     if (name === 'invalidate') {

@@ -43,12 +43,12 @@
 //!   error answer's JSON body ([`crate::protocol::ErrorBody`]) or `''`; status `''` when
 //!   unreachable. A stream the probe opened is aborted.
 //! - **Event data** (`decodeEvent`): the `data` of a `hello`, `invalidate` or `reset` as the
-//!   fields [`super::wire`] reads, decoded with `JSON.parse`, whose reviver keeps each
-//!   integer's source text where the browser gives it (JSON.parse source text access:
-//!   Chromium 114, Firefox 135, Safari 18.4 and later): an integer tag segment above 2^53 is
-//!   exact there, and in an older browser makes the event unreadable (every query refetches),
-//!   never a wrong tag. Why not `serde_json` in the wasm: 4.4 KB of brotli against 0.45 KB of
-//!   JS (docs/benchmarks.md).
+//!   fields [`super::wire`] reads, decoded with `JSON.parse`, whose reviver keeps an integer's
+//!   source text where the browser gives it (JSON.parse source text access: Chromium 114,
+//!   Firefox 135, Safari 18.4 and later): an integer tag segment above 2^53 is exact there, and
+//!   in an older browser makes the event unreadable (every query refetches), never a wrong
+//!   tag. Why not `serde_json` in the wasm: net 4.4 KB of brotli less, for 0.45 KB of JS
+//!   (docs/benchmarks.md).
 //! - **Timers** (`setTimer`, `cancelTimer`): `[kind]` when one fires.
 //! - The `Server-Timing` observer (`observeEvents`, `eventsSince`: see `own_events.rs`), and
 //!   `later` and `timeout` (see `platform/browser.rs`).

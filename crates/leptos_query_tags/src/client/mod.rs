@@ -9,7 +9,7 @@
 //! | `received.rs` | de-duplication by event id, the resume cursor, the catch-up log |
 //! | `wire.rs` | events read from the fields their data decodes to, and the messages between tabs |
 //! | `browser.rs` | `EventSource`, `BroadcastChannel`, Web Locks, timers, `JSON.parse` of event data (`hydrate`, `csr`) |
-//! | `native.rs` | the same entry points where there is no browser (server, tests): nothing to run |
+//! | `native.rs` | the same entry points where there is no browser (server, tests): nothing to run; event data decoded with `serde_json` |
 //! | `own_events.rs` | which events this tab's own writes became (`Server-Timing`), so its refetch stands for them |
 //!
 //! The logic is plain Rust, tested natively on a fake port and the manual clock; only

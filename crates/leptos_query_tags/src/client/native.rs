@@ -17,12 +17,18 @@ pub(crate) fn decode_event(name: &str, data: &str) -> Option<Vec<String>> {
     use serde_json::Value;
     let value: Value = serde_json::from_str(data).ok()?;
     let text = |v: &Value| v.as_str().map(str::to_owned);
+    // A number's digits if it is an integer, else nothing (as `decodeEvent` reads numbers).
+    let digits = |v: &Value| match v {
+        Value::Number(n) => Some(match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(u)) => u.to_string(),
+            _ => String::new(),
+        }),
+        _ => None,
+    };
     Some(match name {
         "hello" => {
-            let mut fields = vec![
-                value["epoch"].as_u64()?.to_string(),
-                text(&value["cursor"])?,
-            ];
+            let mut fields = vec![digits(&value["epoch"])?, text(&value["cursor"])?];
             match &value["identity"] {
                 Value::Null => {}
                 identity => fields.push(text(identity)?),
@@ -36,8 +42,7 @@ pub(crate) fn decode_event(name: &str, data: &str) -> Option<Vec<String>> {
                     fields.push(match segment {
                         Value::String(s) => format!("s{s}"),
                         Value::Bool(b) => (if *b { "t" } else { "f" }).to_owned(),
-                        Value::Number(n) => format!("i{n}"),
-                        _ => return None,
+                        number => format!("i{}", digits(number)?),
                     });
                 }
                 fields.push(String::new());

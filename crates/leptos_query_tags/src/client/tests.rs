@@ -781,11 +781,14 @@ fn events_are_read_from_their_fields_and_anything_else_is_unreadable() {
         parse("reset", "{}", ""),
         Incoming::Event(Wire::Unreadable { id: None })
     );
-    // Integers the fields cannot hold: beyond i64, a float, digits a browser could not keep.
+    // Integers the fields cannot hold (beyond i64), numbers that are not integers, a browser's
+    // integer without its digits, anything but JSON.
     for data in [
         r#"{"tags":[["a",9223372036854775808]]}"#,
         r#"{"tags":[["a",1.5]]}"#,
         r#"{"tags":[["a",1e3]]}"#,
+        r#"{"tags":[["a",1.0]]}"#,
+        r#"{"tags":[["a",-0]]}"#,
         "not json",
     ] {
         assert_eq!(

@@ -11,8 +11,11 @@
 //!   digits, `t` or `f`, and an empty string after each pattern:
 //!   `{"tags":[["todos",3],[]]}` is `["stodos", "i3", "", ""]`.
 //!
-//! Anything else (not JSON, another shape, a float segment) is no fields: the event is
-//! unreadable. A decoder of its own cost the wasm more than 4 KB (docs/benchmarks.md).
+//! A number that is not an integer, or whose digits the browser cannot keep (beyond 2^53
+//! where `JSON.parse` gives no source text), is `i` with no digits, which the reader refuses.
+//! Anything else (not JSON, another shape) is no fields. Either way the event is unreadable.
+//! A decoder of the wasm's own cost 4.4 KB more than these fields and the JS (net, brotli:
+//! docs/benchmarks.md).
 
 use super::live::ConnectionState;
 use crate::protocol::{event, Cursor};
@@ -132,18 +135,27 @@ impl Sse<'_> {
             (event::HELLO, _) => {
                 crate::platform::warn(format_args!(
                     "leptos_query_tags: unreadable hello: {}",
-                    self.data
+                    self.data_start()
                 ));
                 Incoming::Ignored
             }
             _ => {
                 crate::platform::warn(format_args!(
                     "leptos_query_tags: unreadable invalidation ({}); refetching every query",
-                    self.data
+                    self.data_start()
                 ));
                 Incoming::Event(Wire::Unreadable { id })
             }
         })
+    }
+}
+
+impl Sse<'_> {
+    /// The first 200 bytes of the data, for a warning (an event may be large); nothing where
+    /// they would end inside a character.
+    fn data_start(&self) -> &str {
+        let data = self.data;
+        data.get(..data.len().min(200)).unwrap_or_default()
     }
 }
 
