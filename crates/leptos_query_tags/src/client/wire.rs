@@ -148,9 +148,7 @@ impl Sse<'_> {
             }
         })
     }
-}
 
-impl Sse<'_> {
     /// The first 200 bytes of the data, for a warning (an event may be large); nothing where
     /// they would end inside a character.
     fn data_start(&self) -> &str {
