@@ -240,7 +240,8 @@ where
     let observer = Arc::new(Observer {
         client: client.clone(),
         current: Mutex::new(None),
-        status: ArcRwSignal::new(QueryStatus::default()),
+        status: Mutex::new(QueryStatus::default()),
+        status_changed: ArcTrigger::new(),
         revision: ArcRwSignal::new(0),
         shown: ArcRwSignal::new(None),
         notified: AtomicBool::new(false),
@@ -351,8 +352,8 @@ where
     QueryResult {
         resource,
         status: {
-            let status = observer.status.clone();
-            Signal::derive(move || status.get())
+            let observer = observer.clone();
+            Signal::derive(move || observer.status())
         },
         current,
         placeholder,
@@ -365,7 +366,12 @@ where
 struct Observer {
     client: QueryClient,
     current: Mutex<Option<(QueryKey, u64)>>,
-    status: ArcRwSignal<QueryStatus>,
+    /// The entry's status, as shown. Under a `Mutex` with a trigger rather than in an
+    /// `ArcRwSignal`: a signal's read only *tries* its lock and panics ("disposed") when a write
+    /// holds it, and on the server the cache tells observers from whichever thread ends a
+    /// fetch while the render reads the status on another.
+    status: Mutex<QueryStatus>,
+    status_changed: ArcTrigger,
     /// Bumped to make the resource run again.
     revision: ArcRwSignal<u64>,
     /// The key whose data the resource holds.
@@ -441,9 +447,27 @@ impl Observer {
                 &spec_of(&self.client, query, key),
                 listener,
             );
-            self.status
-                .set(self.client.cache().status(&cache_key).unwrap_or_default());
+            self.show_status(self.client.cache().status(&cache_key).unwrap_or_default());
             *current = Some((cache_key, id));
+        }
+    }
+
+    /// The status shown (reactive).
+    fn status(&self) -> QueryStatus {
+        self.status_changed.track();
+        *self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Shows `status`, notifying readers if it changed.
+    fn show_status(&self, status: QueryStatus) {
+        let changed = {
+            let mut shown = self.status.lock().unwrap_or_else(|p| p.into_inner());
+            let changed = *shown != status;
+            *shown = status;
+            changed
+        };
+        if changed {
+            self.status_changed.notify();
         }
     }
 
@@ -461,9 +485,7 @@ impl Observer {
         let Some(key) = key else { return };
         let cache = self.client.cache();
         if let Some(status) = cache.status(&key) {
-            if self.status.get_untracked() != status {
-                self.status.set(status);
-            }
+            self.show_status(status);
         }
         if self.on_server {
             return;
@@ -533,4 +555,53 @@ fn data_as_json<T: Serialize + 'static>() -> Option<crate::cache::JsonFn> {
 #[allow(clippy::extra_unused_type_parameters)] // the signature of the devtools version
 fn data_as_json<T>() -> Option<crate::cache::JsonFn> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// A server render's fetch ends on one thread while another shows the same observer's
+    /// status: each waits for the other. (An `ArcRwSignal` held the status before: its read
+    /// only tries the lock, and the demo's server panicked with "disposed" when a write on
+    /// another thread held it.)
+    #[test]
+    fn the_status_is_read_and_written_from_several_threads() {
+        let client = QueryClient::new();
+        let query = Query::new("notes", |_: ()| async { Ok::<_, String>(1u32) });
+        client.set_query_data(&query, &(), 1);
+        let key = query.key(&());
+        let observer = Arc::new(Observer {
+            client: client.clone(),
+            current: Mutex::new(Some((key.clone(), 0))),
+            status: Mutex::new(QueryStatus::default()),
+            status_changed: ArcTrigger::new(),
+            revision: ArcRwSignal::new(0),
+            shown: ArcRwSignal::new(None),
+            notified: AtomicBool::new(false),
+            stale: AtomicBool::new(false),
+            on_server: true,
+            detached: AtomicBool::new(false),
+        });
+        // A write in progress on another thread, held while this one reads and is told.
+        let (locked, is_locked) = mpsc::channel();
+        let writer = {
+            let observer = observer.clone();
+            std::thread::spawn(move || {
+                let guard = observer.status.lock().unwrap();
+                locked.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(200));
+                drop(guard);
+            })
+        };
+        is_locked.recv().unwrap();
+        assert_eq!(observer.status(), QueryStatus::default());
+        observer.notice(Notice::Status);
+        writer.join().unwrap();
+        let status = observer.status();
+        assert!(status.has_data, "the cache's status is shown: {status:?}");
+        assert_eq!(Some(status), client.cache().status(&key));
+    }
 }
