@@ -240,10 +240,9 @@ where
     let observer = Arc::new(Observer {
         client: client.clone(),
         current: Mutex::new(None),
-        status: Mutex::new(QueryStatus::default()),
-        status_changed: ArcTrigger::new(),
+        status: Watched::new(QueryStatus::default()),
         revision: ArcRwSignal::new(0),
-        shown: ArcRwSignal::new(None),
+        shown: Watched::new(None),
         notified: AtomicBool::new(false),
         stale: AtomicBool::new(false),
         detached: AtomicBool::new(false),
@@ -338,9 +337,9 @@ where
         })
     };
     let current = {
-        let (shown, query) = (observer.shown.clone(), query.clone());
+        let (observer, query) = (observer.clone(), query.clone());
         Signal::derive(move || {
-            match (keys.get(), shown.get()) {
+            match (keys.get(), observer.shown.get()) {
                 (Some(key), Some(shown)) => query.key(&key) == shown,
                 (None, _) => false,
                 // Hydrated before the seeding effect ran: the resource holds this key's data.
@@ -353,7 +352,7 @@ where
         resource,
         status: {
             let observer = observer.clone();
-            Signal::derive(move || observer.status())
+            Signal::derive(move || observer.status.get())
         },
         current,
         placeholder,
@@ -363,19 +362,53 @@ where
 }
 
 /// One component's registration with the cache.
+/// A value that several threads read and write, with a trigger for the reactive readers.
+///
+/// Not an `ArcRwSignal`: a signal's read only *tries* its lock, and panics ("disposed") when a
+/// write holds it. On the server the cache tells an observer from whichever thread ends a fetch
+/// (and the resource's fetch sets what it shows), while the render reads on another.
+struct Watched<T> {
+    value: Mutex<T>,
+    changed: ArcTrigger,
+}
+
+impl<T: Clone + PartialEq> Watched<T> {
+    fn new(value: T) -> Self {
+        Watched {
+            value: Mutex::new(value),
+            changed: ArcTrigger::new(),
+        }
+    }
+
+    /// The value (reactive).
+    fn get(&self) -> T {
+        self.changed.track();
+        self.value.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sets the value, notifying the readers if it changed.
+    fn set(&self, value: T) {
+        let changed = {
+            let mut shown = self.value.lock().unwrap_or_else(|p| p.into_inner());
+            let changed = *shown != value;
+            *shown = value;
+            changed
+        };
+        if changed {
+            self.changed.notify();
+        }
+    }
+}
+
 struct Observer {
     client: QueryClient,
     current: Mutex<Option<(QueryKey, u64)>>,
-    /// The entry's status, as shown. Under a `Mutex` with a trigger rather than in an
-    /// `ArcRwSignal`: a signal's read only *tries* its lock and panics ("disposed") when a write
-    /// holds it, and on the server the cache tells observers from whichever thread ends a
-    /// fetch while the render reads the status on another.
-    status: Mutex<QueryStatus>,
-    status_changed: ArcTrigger,
+    /// The entry's status, as shown.
+    status: Watched<QueryStatus>,
     /// Bumped to make the resource run again.
     revision: ArcRwSignal<u64>,
     /// The key whose data the resource holds.
-    shown: ArcRwSignal<Option<QueryKey>>,
+    shown: Watched<Option<QueryKey>>,
     /// The cache asked for the next run: it may show valid cached data without a fetch.
     notified: AtomicBool,
     /// The next run was asked for because the data went stale by time: it may fetch.
@@ -447,27 +480,9 @@ impl Observer {
                 &spec_of(&self.client, query, key),
                 listener,
             );
-            self.show_status(self.client.cache().status(&cache_key).unwrap_or_default());
+            self.status
+                .set(self.client.cache().status(&cache_key).unwrap_or_default());
             *current = Some((cache_key, id));
-        }
-    }
-
-    /// The status shown (reactive).
-    fn status(&self) -> QueryStatus {
-        self.status_changed.track();
-        *self.status.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Shows `status`, notifying readers if it changed.
-    fn show_status(&self, status: QueryStatus) {
-        let changed = {
-            let mut shown = self.status.lock().unwrap_or_else(|p| p.into_inner());
-            let changed = *shown != status;
-            *shown = status;
-            changed
-        };
-        if changed {
-            self.status_changed.notify();
         }
     }
 
@@ -485,7 +500,7 @@ impl Observer {
         let Some(key) = key else { return };
         let cache = self.client.cache();
         if let Some(status) = cache.status(&key) {
-            self.show_status(status);
+            self.status.set(status);
         }
         if self.on_server {
             return;
@@ -576,10 +591,9 @@ mod tests {
         let observer = Arc::new(Observer {
             client: client.clone(),
             current: Mutex::new(Some((key.clone(), 0))),
-            status: Mutex::new(QueryStatus::default()),
-            status_changed: ArcTrigger::new(),
+            status: Watched::new(QueryStatus::default()),
             revision: ArcRwSignal::new(0),
-            shown: ArcRwSignal::new(None),
+            shown: Watched::new(None),
             notified: AtomicBool::new(false),
             stale: AtomicBool::new(false),
             on_server: true,
@@ -590,17 +604,17 @@ mod tests {
         let writer = {
             let observer = observer.clone();
             std::thread::spawn(move || {
-                let guard = observer.status.lock().unwrap();
+                let guard = observer.status.value.lock().unwrap();
                 locked.send(()).unwrap();
                 std::thread::sleep(Duration::from_millis(200));
                 drop(guard);
             })
         };
         is_locked.recv().unwrap();
-        assert_eq!(observer.status(), QueryStatus::default());
+        assert_eq!(observer.status.get(), QueryStatus::default());
         observer.notice(Notice::Status);
         writer.join().unwrap();
-        let status = observer.status();
+        let status = observer.status.get();
         assert!(status.has_data, "the cache's status is shown: {status:?}");
         assert_eq!(Some(status), client.cache().status(&key));
     }
